@@ -75,7 +75,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE pending > 0`).Scan(&st.Undelivered); err != nil {
 			return err
 		}
-		rows, err := c.QueryContext(ctx, `SELECT sink, state, count(*), sum(state = 0 AND next_at <= ?)
+		rows, err := c.QueryContext(ctx, `SELECT sink, state, count(*), sum(state = 0 AND (waiting = 0 OR next_at <= ?))
 			FROM deliveries GROUP BY sink, state ORDER BY sink`, now)
 		if err != nil {
 			return err
@@ -264,7 +264,7 @@ func (s *Store) Requeue(ctx context.Context, sink string, dropped bool) (int, er
 			if sink != "" && sk != sink {
 				continue
 			}
-			rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = 0, attempts = 0, next_at = ?
+			rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = 0, attempts = 0, waiting = 0, next_at = ?
 				WHERE sink = ? AND state IN (`+states+`) RETURNING message_id`, now, sk)
 			if err != nil {
 				return err

@@ -10,25 +10,28 @@ import (
 )
 
 const (
-	// The inner SELECT walks deliveries_due from its start: due rows sort
-	// before rows waiting in backoff, so a large backlog is not scanned.
-	sqlClaim = `UPDATE deliveries SET next_at = ?1
-		WHERE sink = ?2 AND state = 0 AND message_id IN (
+	// Rows whose backoff or lease has run out become ready again.
+	sqlPromote = `UPDATE deliveries SET waiting = 0
+		WHERE sink = ?1 AND state = 0 AND waiting = 1 AND next_at <= ?2`
+	// Ready rows in creation order; both statements are index range scans.
+	sqlClaim = `UPDATE deliveries SET waiting = 1, next_at = ?1
+		WHERE sink = ?2 AND message_id IN (
 			SELECT message_id FROM deliveries
-			WHERE sink = ?2 AND state = 0 AND next_at <= ?3
-			ORDER BY next_at, message_id LIMIT ?4)
+			WHERE sink = ?2 AND state = 0 AND waiting = 0
+			ORDER BY message_id LIMIT ?3)
 		RETURNING message_id, attempts, last_error`
 	sqlClaimMessage  = `SELECT key, channel, payload, created_at FROM messages WHERE id = ?`
 	sqlSettleDeliver = `UPDATE deliveries SET state = 1, delivered_at = ?, remote_ref = ?, last_error = ''
 		WHERE message_id = ? AND sink = ? AND state = 0`
 	sqlSettleDead = `UPDATE deliveries SET state = 2, last_error = ?
 		WHERE message_id = ? AND sink = ? AND state = 0`
-	sqlSettleRetry = `UPDATE deliveries SET next_at = ?, attempts = attempts + ?, last_error = ?
+	sqlSettleRetry = `UPDATE deliveries SET waiting = 1, next_at = ?, attempts = attempts + ?, last_error = ?
 		WHERE message_id = ? AND sink = ? AND state = 0`
 	sqlMessageDone = `UPDATE messages SET pending = pending - 1,
 			done_at = CASE WHEN pending = 1 THEN ? ELSE done_at END
 		WHERE id = ? RETURNING pending, channel`
-	sqlNextDue = `SELECT min(next_at) FROM deliveries WHERE sink = ? AND state = 0`
+	sqlNextReady   = `SELECT 1 FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 0 LIMIT 1`
+	sqlNextWaiting = `SELECT min(next_at) FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 1`
 )
 
 // Claimed is a row leased to one sink.
@@ -62,8 +65,8 @@ type Settlement struct {
 	Attempted bool      // Retry: counts as a failed attempt (not for rate limits or pauses)
 }
 
-// Claim leases up to limit due rows of sink, oldest due first, returned in
-// creation order. A leased row is due again once lease has passed, so a crash
+// Claim leases up to limit due rows of sink, oldest first (creation order,
+// whether or not a row was retried before). A leased row is due again once lease has passed, so a crash
 // mid-delivery redelivers it after the lease.
 func (s *Store) Claim(ctx context.Context, sink string, limit int, lease time.Duration) ([]Claimed, error) {
 	return s.SettleAndClaim(ctx, sink, nil, limit, lease)
@@ -209,7 +212,10 @@ func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.T
 	if lease <= 0 {
 		lease = time.Minute
 	}
-	rows, err := tx.QueryContext(ctx, sqlClaim, ms(now.Add(lease)), sink, ms(now), limit)
+	if _, err := tx.ExecContext(ctx, sqlPromote, sink, ms(now)); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, sqlClaim, ms(now.Add(lease)), sink, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -252,8 +258,16 @@ func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.T
 // NextDue is the earliest due time among sink's pending rows (including
 // leased rows' lease ends); ok is false when nothing is pending.
 func (s *Store) NextDue(ctx context.Context, sink string) (time.Time, bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, sqlNextReady, sink).Scan(&one)
+	if err == nil {
+		return s.now(), true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, fmt.Errorf("next due %s: %w", sink, classify(err))
+	}
 	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, sqlNextDue, sink).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, sqlNextWaiting, sink).Scan(&v); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due %s: %w", sink, classify(err))
 	}
 	if !v.Valid {

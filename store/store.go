@@ -62,8 +62,14 @@ type Options struct {
 	// undelivered rows are dropped, counted per channel. Negative disables.
 	CapPerChannel int
 	CapTotal      int
-	// Sinks are the enabled sinks: each new row gets a delivery for each.
+	// Sinks are the enabled sinks: each new row gets a delivery for each, and
+	// pending deliveries of other sinks are dead-lettered ("sink disabled").
+	// Nil leaves the stored delivery state alone and takes the sinks found in
+	// the database (for commands that run beside the daemon).
 	Sinks []string
+	// KeepOtherSinks, with Sinks set, leaves other sinks' pending deliveries
+	// pending instead of dead-lettering them.
+	KeepOtherSinks bool
 	// BusyTimeout is how long a write waits for another process's lock.
 	BusyTimeout time.Duration
 	// Now is the clock (default time.Now).
@@ -128,7 +134,15 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := s.SetSinks(ctx, o.Sinks); err != nil {
+	sinks, keep := o.Sinks, o.KeepOtherSinks
+	if sinks == nil {
+		if sinks, err = s.storedSinks(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		keep = true
+	}
+	if err := s.setSinks(ctx, sinks, keep); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -183,6 +197,27 @@ func (s *Store) SetCaps(perChannel, total int) {
 // no longer enabled are dead-lettered ("sink disabled"), so they stop holding
 // their rows in the queue and `outbox retry` can bring them back.
 func (s *Store) SetSinks(ctx context.Context, sinks []string) error {
+	return s.setSinks(ctx, sinks, false)
+}
+
+func (s *Store) storedSinks(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT sink FROM deliveries`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, classify(err)
+		}
+		out = append(out, n)
+	}
+	return out, classify(rows.Err())
+}
+
+func (s *Store) setSinks(ctx context.Context, sinks []string, keepOthers bool) error {
 	sinks = slices.Clone(sinks)
 	sort.Strings(sinks)
 	sinks = slices.Compact(sinks)
@@ -193,6 +228,10 @@ func (s *Store) SetSinks(ctx context.Context, sinks []string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if keepOthers {
+		s.sinks = sinks
+		return s.loadCountersLocked(ctx)
+	}
 	now := s.now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT sink FROM deliveries WHERE state = 0`)

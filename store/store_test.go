@@ -504,3 +504,66 @@ func TestOutbox_DiskFullThenRecovers(t *testing.T) {
 	}
 }
 
+func TestOpen_NilSinksLeavesDeliveriesAlone(t *testing.T) {
+	s, c := openTest(t, Options{})
+	ctx := t.Context()
+	mustEnqueue(t, s, item("a", "ch"))
+	path := s.Path()
+	// A command running beside the daemon opens without naming sinks.
+	cli, err := Open(ctx, path, Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if got := fmt.Sprint(cli.Sinks()); got != "[discord remote_db]" {
+		t.Fatalf("sinks=%s, want the stored ones", got)
+	}
+	st, _ := cli.Stats(ctx)
+	for _, ss := range st.Sinks {
+		if ss.Pending != 1 || ss.Dead != 0 {
+			t.Fatalf("sink %+v changed by a nil-sinks open", ss)
+		}
+	}
+	// The daemon's counters notice the other process's writes.
+	if _, err := cli.Requeue(ctx, "", false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Claim(ctx, "discord", 10, time.Minute)
+	_ = s.Settle(ctx, "discord", []Settlement{{ID: got[0].ID, Verdict: Dead, Error: "x"}})
+	if n, err := cli.Requeue(ctx, "discord", false); err != nil || n != 1 {
+		t.Fatalf("requeue from the second process: n=%d err=%v", n, err)
+	}
+	if _, err := s.Enqueue(ctx, item("b", "ch")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	total := s.total
+	s.mu.Unlock()
+	if total != 2 {
+		t.Fatalf("daemon counter total=%d after another process's requeue, want 2", total)
+	}
+}
+
+func TestOutbox_RetriedRowsKeepCreationOrder(t *testing.T) {
+	s, c := openTest(t, Options{Sinks: []string{"discord"}})
+	ctx := t.Context()
+	mustEnqueue(t, s, item("a", "ch"), item("b", "ch"))
+	got, _ := s.Claim(ctx, "discord", 10, time.Minute)
+	retryAt := c.Now().Add(time.Minute)
+	_ = s.Settle(ctx, "discord", []Settlement{
+		{ID: got[0].ID, Verdict: Retry, RetryAt: retryAt, Attempted: true},
+		{ID: got[1].ID, Verdict: Retry, RetryAt: retryAt, Attempted: true},
+	})
+	c.Add(time.Second)
+	mustEnqueue(t, s, item("c", "ch"))
+	// Before the retry time only the new row is due...
+	if got, _ := s.Claim(ctx, "discord", 10, 0); fmt.Sprint(keys(got)) != "[c]" {
+		t.Fatalf("claimed %v before the retry, want [c]", keys(got))
+	}
+	// ...and after it, the retried rows come first.
+	mustEnqueue(t, s, item("d", "ch"))
+	c.Add(2 * time.Minute)
+	if got, _ := s.Claim(ctx, "discord", 10, time.Minute); fmt.Sprint(keys(got)) != "[a b c d]" {
+		t.Fatalf("claimed %v, want [a b c d] (c's lease ran out too)", keys(got))
+	}
+}

@@ -21,15 +21,19 @@ CREATE TABLE deliveries (
 	sink         TEXT    NOT NULL,
 	state        INTEGER NOT NULL,            -- 0 pending, 1 delivered, 2 dead, 3 dropped by the cap
 	attempts     INTEGER NOT NULL DEFAULT 0,  -- failed attempts
+	waiting      INTEGER NOT NULL DEFAULT 0,  -- 1 while in backoff or leased, until next_at
 	next_at      INTEGER NOT NULL,            -- due time (or lease end while claimed), unix ms
 	last_error   TEXT    NOT NULL DEFAULT '',
 	delivered_at INTEGER,
 	remote_ref   TEXT    NOT NULL DEFAULT '',
 	PRIMARY KEY (message_id, sink)
 ) STRICT, WITHOUT ROWID;
--- Claim: due rows of one sink in due order; rows in backoff sit after the due
--- ones, so a large backlog in backoff costs nothing to skip.
-CREATE INDEX deliveries_due ON deliveries(sink, next_at, message_id) WHERE state = 0;
+-- Claim takes ready rows in creation order from deliveries_ready. Rows in
+-- backoff or leased wait in deliveries_waiting, ordered by due time, and are
+-- moved back to ready when they come due: a large backlog in backoff is never
+-- scanned, and a retried row still goes out before newer rows of its sink.
+CREATE INDEX deliveries_ready ON deliveries(sink, message_id) WHERE state = 0 AND waiting = 0;
+CREATE INDEX deliveries_waiting ON deliveries(sink, next_at) WHERE state = 0 AND waiting = 1;
 
 -- Persistent per-channel counters.
 CREATE TABLE channel_stats (
