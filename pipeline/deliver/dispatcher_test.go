@@ -161,4 +161,3 @@ func TestWorker_OrderKeptAcrossRetry(t *testing.T) {
 		}
 	})
 }
-
