@@ -256,12 +256,13 @@ func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.T
 }
 
 // NextDue is the earliest due time among sink's pending rows (including
-// leased rows' lease ends); ok is false when nothing is pending.
+// leased rows' lease ends); ok is false when nothing is pending. Rows that are
+// due already are reported as the zero Time, so no two clocks are compared.
 func (s *Store) NextDue(ctx context.Context, sink string) (time.Time, bool, error) {
 	var one int
 	err := s.db.QueryRowContext(ctx, sqlNextReady, sink).Scan(&one)
 	if err == nil {
-		return s.now(), true, nil
+		return time.Time{}, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, fmt.Errorf("next due %s: %w", sink, classify(err))

@@ -1,12 +1,14 @@
 package deliver
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"kickwatch/breaker"
 	"kickwatch/pipeline"
 	"kickwatch/store"
 )
@@ -78,4 +80,41 @@ func TestWorker_CancelWhileWaitingReturnsPromptly(t *testing.T) {
 			t.Errorf("Run returned after %v, want at once", got)
 		}
 	})
+}
+
+// On the real clock, the store and the worker read time separately: rows the
+// store reports due must be claimed, not waited for in ever shorter sleeps.
+func TestWorker_RealClockDeliversWokenRows(t *testing.T) {
+	s := openStore(t, "sink")
+	got := make(chan []string, 1)
+	sink := &fakeSink{name: "sink", batch: 10, script: func(_ context.Context, _ int, ms []pipeline.Mention) []pipeline.Result {
+		keys := make([]string, len(ms))
+		for i, m := range ms {
+			keys[i] = m.MessageID
+		}
+		select {
+		case got <- keys:
+		default:
+		}
+		return all(ms, pipeline.Result{Outcome: pipeline.Delivered})
+	}}
+	w := NewWorker(WorkerOptions{Sink: sink, Outbox: s, Breaker: breaker.New(breaker.Settings{Name: "sink"}),
+		PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	enqueue(t, s, "ch", "a", "b")
+	w.Wake()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	select {
+	case keys := <-got:
+		if strings.Join(keys, ",") != "a,b" {
+			t.Errorf("delivered %v, want [a b]", keys)
+		}
+	case <-deadline.C:
+		t.Fatal("woken worker delivered nothing within 10s")
+	}
 }
