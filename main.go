@@ -1,0 +1,51 @@
+// Command kickwatch watches Kick live-stream chat and delivers every mention
+// of its user to Discord, a Supabase/PostgREST table or the console, through
+// a persistent outbox so that no mention is lost. See README.md.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"kickwatch/pipeline/app"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+// defaultConfig is the annotated example config, also the built-in default.
+//
+//go:embed config.toml
+var defaultConfig []byte
+
+// demoChat is the scripted chat the demo mode plays.
+//
+//go:embed testdata/demo/chat.jsonl
+var demoChat []byte
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal the daemon drains; a second one aborts.
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "kickwatch: second signal, exiting now")
+		os.Exit(1)
+	}()
+	os.Exit(app.Main(ctx, os.Args[1:], app.Env{
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Getenv:        os.Getenv,
+		Version:       version,
+		DefaultConfig: defaultConfig,
+		DemoChat:      demoChat,
+	}))
+}

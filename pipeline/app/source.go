@@ -1,0 +1,242 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"kickwatch/breaker"
+	"kickwatch/pipeline"
+	"kickwatch/pipeline/config"
+	"kickwatch/pipeline/kick"
+	"kickwatch/pipeline/kick/kickfake"
+	"kickwatch/store"
+)
+
+// Demo mode's channel: the scripted chat in testdata/demo/chat.jsonl.
+const (
+	demoSlug       = "demo"
+	demoChatroomID = 1000
+	// demoFrameEvery paces the scripted chat so a person can follow it.
+	demoFrameEvery = 700 * time.Millisecond
+)
+
+// resolveRetry bounds the wait between lookups of a channel Kick would not
+// resolve; the others run meanwhile.
+const (
+	resolveRetryMin = 30 * time.Second
+	resolveRetryMax = 30 * time.Minute
+)
+
+// source owns the chat side: the channel list (resolving slugs to ids), the
+// transport, and in demo mode the fake Kick server.
+type source struct {
+	d         *daemon
+	transport pipeline.Transport
+	resolver  *kick.Resolver
+	demo      *demoServer
+
+	mu         sync.Mutex
+	resolved   []pipeline.Channel
+	unresolved []config.Channel
+}
+
+func newSource(ctx context.Context, d *daemon) (*source, error) {
+	cfg := d.cfg
+	s := &source{d: d}
+	s.resolver = kick.NewResolver(kick.ResolverOptions{APIURL: cfg.Kick.APIURL, Timeout: cfg.Kick.ResolveTimeout.Duration})
+	wsURL := cfg.Kick.WSURL
+	if cfg.DemoMode() {
+		demo, err := startDemo(d)
+		if err != nil {
+			return nil, err
+		}
+		s.demo = demo
+		wsURL = demo.socketURL
+		s.resolved = []pipeline.Channel{{Slug: demoSlug, ChatroomID: demoChatroomID}}
+	} else {
+		for _, c := range cfg.Kick.Channels {
+			ch := pipeline.Channel{Slug: c.Slug, ChatroomID: c.ChatroomID, ChannelID: c.ChannelID}
+			if ch.ChatroomID == 0 {
+				cached, ok, err := d.store.Channel(ctx, c.Slug)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					ch.ChatroomID = cached.ChatroomID
+					if ch.ChannelID == 0 {
+						ch.ChannelID = cached.ChannelID
+					}
+				}
+			}
+			if ch.ChatroomID == 0 {
+				s.unresolved = append(s.unresolved, c)
+				continue
+			}
+			s.resolved = append(s.resolved, ch)
+		}
+	}
+	b, err := d.newBreaker(ctx, "kick", breaker.Settings{
+		FailureThreshold: cfg.Kick.FailureThreshold, RecoveryTimeout: cfg.Kick.RecoveryTimeout.Duration})
+	if err != nil {
+		return nil, err
+	}
+	s.transport = kick.New(kick.Options{
+		URL:            wsURL,
+		ConnectTimeout: cfg.Kick.ConnectTimeout.Duration,
+		PingInterval:   cfg.Kick.PingInterval.Duration,
+		PongTimeout:    cfg.Kick.PongTimeout.Duration,
+		MaxFrameBytes:  int64(cfg.Kick.MaxFrameBytes),
+		Breaker:        b,
+		Logger:         d.log,
+	})
+	chs := s.channels()
+	s.transport.SetChannels(chs)
+	d.ingest.SetChannels(chs)
+	return s, nil
+}
+
+// channels returns the channels with known chatroom ids.
+func (s *source) channels() []pipeline.Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.resolved)
+}
+
+// run reads chat until ctx is done.
+func (s *source) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if s.demo != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.demo.run(ctx) }()
+	}
+	s.mu.Lock()
+	pending := slices.Clone(s.unresolved)
+	s.mu.Unlock()
+	for _, c := range pending {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.resolveLoop(ctx, c) }()
+	}
+	if err := s.transport.Run(ctx, s.d.ingest); err != nil && !errors.Is(err, context.Canceled) {
+		s.d.log.Error("chat transport stopped", "error", err)
+	}
+}
+
+// resolveLoop looks c up until it resolves or ctx is done; the other
+// channels run meanwhile.
+func (s *source) resolveLoop(ctx context.Context, c config.Channel) {
+	log := s.d.log.With("component", "resolve", "channel", c.Slug)
+	wait := resolveRetryMin
+	for {
+		ch, err := s.resolver.Resolve(ctx, c.Slug)
+		if err == nil {
+			if c.ChannelID != 0 {
+				ch.ChannelID = c.ChannelID
+			}
+			ch.Slug = c.Slug
+			if err := s.d.store.SaveChannel(ctx, store.ChannelIDs{Slug: c.Slug, ChatroomID: ch.ChatroomID, ChannelID: ch.ChannelID}); err != nil {
+				log.Warn("cache chatroom id", "error", err)
+			}
+			s.mu.Lock()
+			s.resolved = append(s.resolved, ch)
+			s.unresolved = slices.DeleteFunc(s.unresolved, func(u config.Channel) bool { return u.Slug == c.Slug })
+			chs := slices.Clone(s.resolved)
+			s.mu.Unlock()
+			s.d.ingest.SetChannels(chs)
+			s.transport.SetChannels(chs)
+			log.Info("channel resolved", "chatroom_id", ch.ChatroomID, "channel_id", ch.ChannelID)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("resolve channel; retrying", "error", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, resolveRetryMax)
+	}
+}
+
+// unresolvedSlugs lists channels still waiting for a chatroom id.
+func (s *source) unresolvedSlugs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.unresolved {
+		out = append(out, c.Slug)
+	}
+	return out
+}
+
+// demoServer is the embedded fake Kick server playing the scripted chat.
+type demoServer struct {
+	fake      *kickfake.Server
+	srv       *http.Server
+	ln        net.Listener
+	socketURL string
+	frames    [][]byte
+	d         *daemon
+}
+
+func startDemo(d *daemon) (*demoServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fake := kickfake.New(kickfake.Options{Logger: d.log})
+	base := "http://" + ln.Addr().String()
+	ds := &demoServer{fake: fake, ln: ln, socketURL: fake.SocketURL(base), d: d,
+		srv: &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	sc := bufio.NewScanner(bytes.NewReader(d.env.DemoChat))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		ds.frames = append(ds.frames, bytes.Clone(line))
+	}
+	return ds, nil
+}
+
+// run serves the fake and plays the script once the client has subscribed.
+func (ds *demoServer) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ds.srv.Serve(ds.ln)
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		ds.srv.Shutdown(sctx)
+		cancel()
+	}()
+	if err := ds.fake.WaitSubscribed(ctx, demoChatroomID); err != nil {
+		return
+	}
+	t := time.NewTicker(demoFrameEvery)
+	defer t.Stop()
+	for _, f := range ds.frames {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ds.fake.PublishFrame(f)
+	}
+	ds.d.log.Info("demo chat finished; press Ctrl-C to stop (run 'kickwatch history' to list what was caught)")
+}

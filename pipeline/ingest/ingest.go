@@ -1,0 +1,476 @@
+// Package ingest turns what the chat sources read into outbox rows: it is the
+// pipeline.Handler every transport feeds, runs the fast path, parses and
+// matches chat messages, and group-commits the matches into the store from
+// one writer goroutine.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"kickwatch/pipeline"
+	"kickwatch/pipeline/kick"
+	"kickwatch/pipeline/match"
+	"kickwatch/store"
+)
+
+// Defaults, each with its reason.
+const (
+	// DefaultBatchWindow is how long the writer gathers matches into one
+	// commit: a few ms of latency buys one fsync for a whole burst.
+	DefaultBatchWindow = 5 * time.Millisecond
+	// DefaultMaxBatch bounds one transaction.
+	DefaultMaxBatch = 512
+	// DefaultBuffer is the seed's 500 per channel, for one channel.
+	DefaultBuffer = 500
+	// maxBuffer bounds memory whatever the channel count.
+	maxBuffer = 50000
+	// flushTimeout bounds the last commit at shutdown.
+	flushTimeout = 5 * time.Second
+)
+
+// Outbox is where matches go.
+type Outbox interface {
+	EnqueueBatch(ctx context.Context, items []store.Item) (store.EnqueueResult, error)
+}
+
+// Options configure an Ingest.
+type Options struct {
+	Outbox      Outbox
+	Matcher     *match.Matcher
+	Wake        func() // called after each commit (the dispatcher's non-blocking wake)
+	BatchWindow time.Duration
+	MaxBatch    int
+	// Buffer is the bound between the sources and the writer, per channel
+	// (times the number of channels, at least one, at most 50,000).
+	Buffer int
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Ingest is the pipeline.Handler of every chat source.
+type Ingest struct {
+	outbox   Outbox
+	wake     func()
+	window   time.Duration
+	maxBatch int
+	now      func() time.Time
+	log      *slog.Logger
+
+	matcher atomic.Pointer[match.Matcher]
+	queue   chan queued
+	stats   *Stats
+
+	mu       sync.Mutex
+	perChan  int
+	channels atomic.Pointer[map[int64]*ChannelStats] // chatroom id → stats; replaced whole
+	sources  map[string]*SourceState
+
+	warn rateLimiter
+}
+
+type queued struct {
+	m    pipeline.Mention
+	done chan error // nil unless the caller waits for the commit
+}
+
+// New builds an Ingest. Run must be running for matches to be stored.
+func New(o Options) *Ingest {
+	in := &Ingest{
+		outbox:   o.Outbox,
+		wake:     o.Wake,
+		window:   o.BatchWindow,
+		maxBatch: o.MaxBatch,
+		now:      o.Now,
+		log:      o.Logger,
+		perChan:  o.Buffer,
+		stats:    newStats(),
+		sources:  map[string]*SourceState{},
+	}
+	if in.window <= 0 {
+		in.window = DefaultBatchWindow
+	}
+	if in.maxBatch <= 0 {
+		in.maxBatch = DefaultMaxBatch
+	}
+	if in.perChan <= 0 {
+		in.perChan = DefaultBuffer
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if in.wake == nil {
+		in.wake = func() {}
+	}
+	in.log = in.log.With("component", "ingest")
+	in.matcher.Store(o.Matcher)
+	empty := map[int64]*ChannelStats{}
+	in.channels.Store(&empty)
+	in.queue = make(chan queued, in.perChan)
+	return in
+}
+
+// SetMatcher swaps the match rules (config reload).
+func (in *Ingest) SetMatcher(m *match.Matcher) { in.matcher.Store(m) }
+
+// SetChannels sets the channels whose frames are expected, keeping the
+// statistics of channels that stay. The buffer bound follows the channel
+// count from the next restart of Run.
+func (in *Ingest) SetChannels(chs []pipeline.Channel) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	old := *in.channels.Load()
+	m := make(map[int64]*ChannelStats, len(chs))
+	for _, c := range chs {
+		if cs, ok := old[c.ChatroomID]; ok && cs.Slug == c.Slug {
+			m[c.ChatroomID] = cs
+			continue
+		}
+		m[c.ChatroomID] = &ChannelStats{Slug: c.Slug, ChatroomID: c.ChatroomID}
+	}
+	in.channels.Store(&m)
+}
+
+// BufferFor is the buffer bound for n channels.
+func BufferFor(perChannel, n int) int {
+	if n < 1 {
+		n = 1
+	}
+	return min(perChannel*n, maxBuffer)
+}
+
+// Resize sets the buffer bound; call before Run.
+func (in *Ingest) Resize(n int) {
+	in.queue = make(chan queued, max(n, 1))
+}
+
+func (in *Ingest) channel(chatroomID int64) *ChannelStats {
+	return (*in.channels.Load())[chatroomID]
+}
+
+// Prefilter is the fast path: a chat frame that cannot match is counted
+// against its channel and dropped without decoding.
+func (in *Ingest) Prefilter(raw []byte) bool {
+	m := in.matcher.Load()
+	if m == nil || !m.Prefilter(raw) {
+		return false
+	}
+	now := in.now().UnixNano()
+	in.stats.lastFrame.Store(now)
+	if cs := in.channel(chatroomOf(raw)); cs != nil {
+		cs.lastFrame.Store(now)
+		cs.frames[ResultFiltered].Add(1)
+	} else {
+		in.stats.unknownFrames[ResultFiltered].Add(1)
+	}
+	return true
+}
+
+// HandleEvent parses, matches and queues one channel event.
+func (in *Ingest) HandleEvent(ev pipeline.Event) {
+	cs := in.channel(ev.ChatroomID)
+	if !kick.IsChatMessageEvent(ev.Name) {
+		in.count(cs, ResultOtherEvent)
+		return
+	}
+	received := ev.Received
+	if received.IsZero() {
+		received = in.now()
+	}
+	in.stats.lastFrame.Store(received.UnixNano())
+	if cs != nil {
+		cs.lastFrame.Store(received.UnixNano())
+	}
+	msg, err := kick.ParseChatMessage(ev.Data)
+	if err != nil {
+		in.Malformed(ev.Source, "payload", ev.Data)
+		in.count(cs, ResultMalformed)
+		in.log.Debug("chat message rejected", "source", ev.Source, "error", err)
+		return
+	}
+	if cs != nil {
+		msg.Channel = cs.Slug
+	} else {
+		// An event for a channel we did not join: keep it, named by its id.
+		msg.Channel = fmt.Sprintf("chatroom-%d", msg.ChatroomID)
+	}
+	in.offer(context.Background(), cs, &msg, ev.Source, received, nil)
+}
+
+// Submit matches msg (from a source that is not a socket: the official
+// webhook, a replayed file) and, if it matches, waits until it is durably
+// stored. It reports whether msg matched.
+func (in *Ingest) Submit(ctx context.Context, msg *pipeline.ChatMessage, source string) (bool, error) {
+	received := in.now()
+	cs := in.channelBySlug(msg.Channel)
+	if cs != nil {
+		cs.lastFrame.Store(received.UnixNano())
+	}
+	done := make(chan error, 1)
+	if !in.offer(ctx, cs, msg, source, received, done) {
+		return false, ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return true, err
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+}
+
+func (in *Ingest) channelBySlug(slug string) *ChannelStats {
+	for _, cs := range *in.channels.Load() {
+		if cs.Slug == slug {
+			return cs
+		}
+	}
+	return nil
+}
+
+// offer matches msg and queues the mention; it reports whether msg matched.
+// A full buffer drops the mention, counted and logged, never silently: the
+// socket must keep being read so keepalive holds.
+func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.ChatMessage, source string, received time.Time, done chan error) bool {
+	m := in.matcher.Load()
+	if m == nil {
+		in.count(cs, ResultUnmatched)
+		return false
+	}
+	r := m.Evaluate(msg)
+	switch {
+	case r.Kind == "":
+		in.count(cs, ResultUnmatched)
+		return false
+	case r.Suppressed:
+		in.count(cs, ResultSuppressed)
+		return false
+	}
+	mention := pipeline.NewMention(msg, r.Kind, r.Rule, received, source)
+	if done != nil {
+		// A waiting caller is never dropped: it waits for room instead.
+		select {
+		case in.queue <- queued{m: mention, done: done}:
+		case <-ctx.Done():
+			return false
+		}
+		in.count(cs, ResultMatched)
+		in.countKind(cs, r.Kind)
+		return true
+	}
+	select {
+	case in.queue <- queued{m: mention}:
+		in.count(cs, ResultMatched)
+		in.countKind(cs, r.Kind)
+	default:
+		in.count(cs, ResultDropped)
+		n := in.stats.dropped.Add(1)
+		if in.warn.allow(in.now()) {
+			in.log.Warn("store is not keeping up: mention dropped at the ingest buffer",
+				"channel", mention.Channel, "message_id", mention.MessageID, "dropped_total", n)
+		}
+	}
+	return true
+}
+
+func (in *Ingest) count(cs *ChannelStats, r Result) {
+	if cs != nil {
+		cs.frames[r].Add(1)
+	} else {
+		in.stats.unknownFrames[r].Add(1)
+	}
+}
+
+func (in *Ingest) countKind(cs *ChannelStats, k pipeline.Kind) {
+	if cs == nil {
+		return
+	}
+	switch k {
+	case pipeline.KindMention:
+		cs.mentions[0].Add(1)
+	case pipeline.KindReply:
+		cs.mentions[1].Add(1)
+	case pipeline.KindKeyword:
+		cs.mentions[2].Add(1)
+	}
+}
+
+// Malformed counts a frame a transport could not use.
+func (in *Ingest) Malformed(source, reason string, sample []byte) {
+	in.stats.malformed(source, reason)
+	if in.log.Enabled(context.Background(), slog.LevelDebug) {
+		in.log.Debug("malformed frame", "source", source, "reason", reason, "sample", Sample(sample))
+	}
+}
+
+// ChannelState records a subscription change.
+func (in *Ingest) ChannelState(source string, chatroomID int64, state pipeline.ChannelState, err error) {
+	cs := in.channel(chatroomID)
+	if cs == nil {
+		return
+	}
+	cs.state.Store(int32(state))
+	cs.source.Store(&source)
+	switch {
+	case state == pipeline.ChannelSubscribed:
+		in.log.Info("channel subscribed", "source", source, "channel", cs.Slug, "chatroom_id", chatroomID)
+	case err != nil:
+		in.log.Warn("channel not subscribed", "source", source, "channel", cs.Slug, "chatroom_id", chatroomID, "error", err)
+	}
+}
+
+// Connected records a transport's connection state.
+func (in *Ingest) Connected(source string, up bool, err error) {
+	in.mu.Lock()
+	st, ok := in.sources[source]
+	if !ok {
+		st = &SourceState{Name: source}
+		in.sources[source] = st
+	}
+	was := st.Up
+	st.Up, st.Since = up, in.now()
+	if up {
+		st.LastError = ""
+	} else if err != nil {
+		st.LastError = err.Error()
+	}
+	if !up && was {
+		st.Reconnects++
+	}
+	in.mu.Unlock()
+	if !up {
+		// Every channel of this source needs a new subscription.
+		for _, cs := range *in.channels.Load() {
+			if p := cs.source.Load(); p == nil || *p == source {
+				cs.state.Store(int32(pipeline.ChannelPending))
+			}
+		}
+	}
+}
+
+// Run is the writer: it group-commits queued mentions until ctx is done, then
+// stores what is still queued.
+func (in *Ingest) Run(ctx context.Context) error {
+	batch := make([]queued, 0, in.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			in.flush(batch)
+			return nil
+		case q := <-in.queue:
+			batch = append(batch, q)
+		}
+		timer.Reset(in.window)
+	gather:
+		for len(batch) < in.maxBatch {
+			select {
+			case q := <-in.queue:
+				batch = append(batch, q)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
+			}
+		}
+		timer.Stop()
+		in.commit(ctx, batch)
+		batch = batch[:0]
+	}
+}
+
+// flush stores what is left at shutdown, under a deadline of its own.
+func (in *Ingest) flush(batch []queued) {
+	for {
+		select {
+		case q := <-in.queue:
+			batch = append(batch, q)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	in.commit(ctx, batch)
+}
+
+// commit stores batch, retrying while the store fails (disk full, a slow
+// disk) until it succeeds or ctx is done. Meanwhile the buffer fills and new
+// matches are counted as dropped: the sockets keep being read.
+func (in *Ingest) commit(ctx context.Context, batch []queued) {
+	items := make([]store.Item, 0, len(batch))
+	for i := range batch {
+		p, err := pipeline.EncodeMention(&batch[i].m)
+		if err != nil { // cannot happen for a Mention; never drop silently
+			in.log.Error("mention not stored", "message_id", batch[i].m.MessageID, "error", err)
+			continue
+		}
+		items = append(items, store.Item{Key: batch[i].m.MessageID, Channel: batch[i].m.Channel, Payload: p})
+	}
+	wait := 100 * time.Millisecond
+	failed := false
+	for {
+		res, err := in.outbox.EnqueueBatch(ctx, items)
+		if err == nil {
+			if failed {
+				in.log.Info("store recovered: mentions are stored again")
+			}
+			in.stats.duplicates.Add(uint64(res.Duplicates))
+			for ch, n := range res.Dropped {
+				in.stats.capDropped(ch, n)
+				in.log.Warn("outbox cap reached: oldest undelivered mentions dropped", "channel", ch, "dropped", n)
+			}
+			in.done(batch, nil)
+			in.wake()
+			return
+		}
+		if !failed || in.warn.allow(in.now()) {
+			in.log.Error("store mentions", "count", len(items), "error", err)
+		}
+		failed = true
+		if ctx.Err() != nil {
+			in.log.Error("mentions not stored at shutdown", "count", len(items), "error", err)
+			in.stats.lost.Add(uint64(len(items)))
+			in.done(batch, err)
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			// One last try under a deadline of its own.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+			_, err = in.outbox.EnqueueBatch(fctx, items)
+			cancel()
+			if err != nil {
+				in.log.Error("mentions not stored at shutdown", "count", len(items), "error", err)
+				in.stats.lost.Add(uint64(len(items)))
+			} else {
+				in.wake()
+			}
+			in.done(batch, err)
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (in *Ingest) done(batch []queued, err error) {
+	for _, q := range batch {
+		if q.done != nil {
+			q.done <- err
+		}
+	}
+}
