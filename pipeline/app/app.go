@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"kickwatch/pipeline/config"
 )
@@ -33,6 +34,12 @@ type Env struct {
 	// DemoChat is the embedded scripted chat (testdata/demo/chat.jsonl) the
 	// demo mode replays.
 	DemoChat []byte
+	// DemoPace is the time between two demo chat lines; zero means a pace a
+	// person can follow.
+	DemoPace time.Duration
+	// Reload receives a value for each request to re-read the config
+	// (SIGHUP); nil means never.
+	Reload <-chan struct{}
 }
 
 // usageError is a bad argument: exit code 2 with the verb's usage.

@@ -228,7 +228,11 @@ func (ds *demoServer) run(ctx context.Context) {
 	if err := ds.fake.WaitSubscribed(ctx, demoChatroomID); err != nil {
 		return
 	}
-	t := time.NewTicker(demoFrameEvery)
+	pace := ds.d.env.DemoPace
+	if pace <= 0 {
+		pace = demoFrameEvery
+	}
+	t := time.NewTicker(pace)
 	defer t.Stop()
 	for _, f := range ds.frames {
 		select {
