@@ -40,6 +40,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kickwatch: second signal, exiting now")
 		os.Exit(1)
 	}()
+	// SIGHUP re-reads the config.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default: // one pending reload is enough
+				}
+			}
+		}
+	}()
 	os.Exit(app.Main(ctx, os.Args[1:], app.Env{
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,
@@ -47,5 +64,6 @@ func main() {
 		Version:       version,
 		DefaultConfig: defaultConfig,
 		DemoChat:      demoChat,
+		Reload:        reload,
 	}))
 }

@@ -49,7 +49,10 @@ func (d *daemon) notReady(ctx context.Context) []string {
 			reasons = append(reasons, fmt.Sprintf("sink %s misconfigured: %s", st.Sink, st.LastError))
 		}
 	}
-	grace := d.cfg.HTTP.ReadinessBreakerGrace.Duration
+	if on, since := d.silence.state(); on {
+		reasons = append(reasons, fmt.Sprintf("no chat frame on any channel since %s (kick.silence_alarm)", since.Format(time.RFC3339)))
+	}
+	grace := d.config().HTTP.ReadinessBreakerGrace.Duration
 	now := time.Now()
 	for name, b := range d.breakers {
 		snap := b.Snapshot()

@@ -45,7 +45,8 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 
 // daemon is the running kickwatch: every component, built in order.
 type daemon struct {
-	cfg   *config.Config
+	cfgMu sync.Mutex
+	cfg   *config.Config // the config in force; see config() and reload()
 	env   Env
 	log   *slog.Logger
 	level *slog.LevelVar
@@ -59,12 +60,15 @@ type daemon struct {
 	http     *http.Server
 	httpLn   net.Listener
 	started  time.Time
+
+	sinkOrder []string // enabled sinks, in the order built
+	silence   *silence
 }
 
 // newDaemon builds every component; nothing runs yet.
 func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error) {
 	d := &daemon{cfg: cfg, env: env, level: new(slog.LevelVar), breakers: map[string]*breaker.Breaker{},
-		workers: map[string]*deliver.Worker{}, started: time.Now()}
+		workers: map[string]*deliver.Worker{}, started: time.Now(), silence: &silence{}}
 	d.log = newLogger(env.Stderr, cfg, d.level)
 	d.log.Info("starting kickwatch", "version", env.Version, "config", cfg.Source)
 
@@ -76,6 +80,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 	for _, s := range sinks {
 		names = append(names, s.Name())
 	}
+	d.sinkOrder = names
 	st, err := openStore(ctx, cfg, names)
 	if err != nil {
 		return nil, err
@@ -259,14 +264,23 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Info("http listener up", "addr", d.httpLn.Addr().String(), "endpoints", "/healthz /readyz")
 	}
 
-	<-ctx.Done()
+	goRun("silence alarm", d.watchSilence, auxCtx)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-d.env.Reload:
+			d.log.Info("reloading the config")
+			d.reload(ctx)
+		}
+	}
 	d.log.Info("shutting down: stopping chat sources")
 	stopSource()
 	srcWG.Wait()
 	d.log.Info("storing mentions still in flight")
 	stopIngest()
 	ingWG.Wait()
-	d.log.Info("finishing deliveries in flight", "timeout", d.cfg.Delivery.ShutdownTimeout.Duration)
+	d.log.Info("finishing deliveries in flight", "timeout", d.config().Delivery.ShutdownTimeout.Duration)
 	stopDeliver()
 	dispWG.Wait()
 	stopAux()
@@ -285,7 +299,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 // explain says plainly what is and is not configured.
 func (d *daemon) explain() {
-	cfg := d.cfg
+	cfg := d.config()
 	if d.source.demo != nil {
 		d.log.Info("demo mode: reading a scripted chat from the built-in fake Kick server; configure [[kick.channels]] and set kick.demo = false for real chat",
 			"channel", "demo", "user", cfg.Kick.Username)
@@ -310,13 +324,14 @@ func (d *daemon) prune(ctx context.Context) error {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		before := time.Now().Add(-time.Duration(d.cfg.Store.HistoryDays) * 24 * time.Hour)
+		days := d.config().Store.HistoryDays
+		before := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
 		n, err := d.store.Prune(ctx, before)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			d.log.Warn("prune history", "error", err)
 		case n > 0:
-			d.log.Info("pruned history", "mentions", n, "older_than_days", d.cfg.Store.HistoryDays)
+			d.log.Info("pruned history", "mentions", n, "older_than_days", days)
 		}
 		select {
 		case <-ctx.Done():

@@ -45,6 +45,8 @@ type source struct {
 	mu         sync.Mutex
 	resolved   []pipeline.Channel
 	unresolved []config.Channel
+	runCtx     context.Context // set by run: resolve loops started later use it
+	loops      sync.WaitGroup  // resolve loops
 }
 
 func newSource(ctx context.Context, d *daemon) (*source, error) {
@@ -61,25 +63,10 @@ func newSource(ctx context.Context, d *daemon) (*source, error) {
 		wsURL = demo.socketURL
 		s.resolved = []pipeline.Channel{{Slug: demoSlug, ChatroomID: demoChatroomID}}
 	} else {
-		for _, c := range cfg.Kick.Channels {
-			ch := pipeline.Channel{Slug: c.Slug, ChatroomID: c.ChatroomID, ChannelID: c.ChannelID}
-			if ch.ChatroomID == 0 {
-				cached, ok, err := d.store.Channel(ctx, c.Slug)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					ch.ChatroomID = cached.ChatroomID
-					if ch.ChannelID == 0 {
-						ch.ChannelID = cached.ChannelID
-					}
-				}
-			}
-			if ch.ChatroomID == 0 {
-				s.unresolved = append(s.unresolved, c)
-				continue
-			}
-			s.resolved = append(s.resolved, ch)
+		var err error
+		s.resolved, s.unresolved, err = s.lookup(ctx, cfg.Kick.Channels)
+		if err != nil {
+			return nil, err
 		}
 	}
 	b, err := d.newBreaker(ctx, "kick", breaker.Settings{
@@ -102,6 +89,64 @@ func newSource(ctx context.Context, d *daemon) (*source, error) {
 	return s, nil
 }
 
+// lookup splits chans into those whose chatroom id is known (from the
+// config or the store's cache) and those still to resolve.
+func (s *source) lookup(ctx context.Context, chans []config.Channel) (resolved []pipeline.Channel, unresolved []config.Channel, err error) {
+	for _, c := range chans {
+		ch := pipeline.Channel{Slug: c.Slug, ChatroomID: c.ChatroomID, ChannelID: c.ChannelID}
+		if ch.ChatroomID == 0 {
+			cached, ok, err := s.d.store.Channel(ctx, c.Slug)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				ch.ChatroomID = cached.ChatroomID
+				if ch.ChannelID == 0 {
+					ch.ChannelID = cached.ChannelID
+				}
+			}
+		}
+		if ch.ChatroomID == 0 {
+			unresolved = append(unresolved, c)
+			continue
+		}
+		resolved = append(resolved, ch)
+	}
+	return resolved, unresolved, nil
+}
+
+// reconfigure switches to a new channel list on the live socket: channels
+// that stay keep their subscription, new ones are subscribed (or resolved
+// first), removed ones are unsubscribed.
+func (s *source) reconfigure(ctx context.Context, chans []config.Channel) error {
+	if s.demo != nil {
+		return errors.New("demo mode reads only the demo channel; restart to leave demo mode")
+	}
+	resolved, unresolved, err := s.lookup(ctx, chans)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	pending := map[string]bool{}
+	for _, c := range s.unresolved {
+		pending[c.Slug] = true
+	}
+	s.resolved, s.unresolved = resolved, unresolved
+	runCtx := s.runCtx
+	chs := slices.Clone(s.resolved)
+	s.mu.Unlock()
+	s.d.ingest.SetChannels(chs)
+	s.transport.SetChannels(chs)
+	for _, c := range unresolved {
+		if pending[c.Slug] || runCtx == nil {
+			continue // its loop runs already, or run will start it
+		}
+		s.loops.Add(1)
+		go func() { defer s.loops.Done(); s.resolveLoop(runCtx, c) }()
+	}
+	return nil
+}
+
 // channels returns the channels with known chatroom ids.
 func (s *source) channels() []pipeline.Channel {
 	s.mu.Lock()
@@ -117,12 +162,14 @@ func (s *source) run(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.demo.run(ctx) }()
 	}
+	defer s.loops.Wait()
 	s.mu.Lock()
+	s.runCtx = ctx
 	pending := slices.Clone(s.unresolved)
 	s.mu.Unlock()
 	for _, c := range pending {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.resolveLoop(ctx, c) }()
+		s.loops.Add(1)
+		go func() { defer s.loops.Done(); s.resolveLoop(ctx, c) }()
 	}
 	if err := s.transport.Run(ctx, s.d.ingest); err != nil && !errors.Is(err, context.Canceled) {
 		s.d.log.Error("chat transport stopped", "error", err)
@@ -145,16 +192,28 @@ func (s *source) resolveLoop(ctx context.Context, c config.Channel) {
 				log.Warn("cache chatroom id", "error", err)
 			}
 			s.mu.Lock()
-			s.resolved = append(s.resolved, ch)
-			s.unresolved = slices.DeleteFunc(s.unresolved, func(u config.Channel) bool { return u.Slug == c.Slug })
+			wanted := slices.ContainsFunc(s.unresolved, func(u config.Channel) bool { return u.Slug == c.Slug })
+			if wanted {
+				s.resolved = append(s.resolved, ch)
+				s.unresolved = slices.DeleteFunc(s.unresolved, func(u config.Channel) bool { return u.Slug == c.Slug })
+			}
 			chs := slices.Clone(s.resolved)
 			s.mu.Unlock()
+			if !wanted {
+				return // removed from the config meanwhile
+			}
 			s.d.ingest.SetChannels(chs)
 			s.transport.SetChannels(chs)
 			log.Info("channel resolved", "chatroom_id", ch.ChatroomID, "channel_id", ch.ChannelID)
 			return
 		}
 		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		wanted := slices.ContainsFunc(s.unresolved, func(u config.Channel) bool { return u.Slug == c.Slug })
+		s.mu.Unlock()
+		if !wanted {
 			return
 		}
 		log.Warn("resolve channel; retrying", "error", err, "retry_in", wait)
