@@ -60,7 +60,9 @@ a Supabase/PostgREST table, or the console, without ever losing one.
 
 Usage:
   kickwatch [run] [-config FILE]             run the daemon (the default verb)
-  kickwatch check [-config FILE]             validate the config and the store; print the settings
+  kickwatch check [-config FILE] [-probe]    validate the config and the store; print the settings;
+                                             -probe also reaches Discord, the database and Kick
+  kickwatch notify-test [-config FILE]       send one sample mention through every enabled sink
   kickwatch outbox stats|ls|retry|purge      inspect and manage the outbox
   kickwatch history [-since D] [-grep T]     read past mentions
   kickwatch replay [-config FILE] FILE.jsonl feed recorded chat frames through the matcher into the outbox
@@ -109,6 +111,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 		return cmdHistory(ctx, args, env)
 	case "replay":
 		return cmdReplay(ctx, args, env)
+	case "notify-test":
+		return cmdNotifyTest(ctx, args, env)
 	case "version":
 		fmt.Fprintf(env.Stdout, "kickwatch %s\n", env.Version)
 		return nil

@@ -15,8 +15,9 @@ import (
 )
 
 func cmdCheck(ctx context.Context, args []string, env Env) error {
-	fs := flagSet(env, "check", "check [-config FILE]")
+	fs := flagSet(env, "check", "check [-config FILE] [-probe]")
 	path := fs.String("config", "", "config file (default: the search order, then the built-in default)")
+	probe := fs.Bool("probe", false, "also reach each peer without posting (Discord webhook, remote_db table, Kick channel lookups)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func cmdCheck(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "# demo mode: no [[kick.channels]] and kick.demo = true")
 	}
 	fmt.Fprintln(env.Stdout, cfg.Redacted())
+	if *probe {
+		return probePeers(ctx, cfg, sinks, env)
+	}
 	return nil
 }
 

@@ -348,7 +348,7 @@ func (s *Server) respond(r *http.Request, p *Payload, jsonErr error, tooBig bool
 		a.status, a.body, a.ctype = status, body, "application/json"
 		return a
 	}
-	if r.Method != http.MethodPost {
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return js(http.StatusMethodNotAllowed, `{"message": "405: Method Not Allowed", "code": 0}`)
 	}
 	switch id, token, ok := hookPath(r.URL.Path); {
@@ -356,6 +356,10 @@ func (s *Server) respond(r *http.Request, p *Payload, jsonErr error, tooBig bool
 		return js(http.StatusNotFound, `{"message": "Unknown Webhook", "code": 10015}`)
 	case token != s.o.Token:
 		return js(http.StatusUnauthorized, `{"message": "Invalid Webhook Token", "code": 50027}`)
+	case r.Method == http.MethodGet:
+		// Get Webhook with Token: the webhook object, without a user.
+		return js(http.StatusOK, fmt.Sprintf(`{"application_id": null, "avatar": null, "channel_id": "199737254929760256", `+
+			`"guild_id": "199737254929760256", "id": %q, "name": "kickwatch", "type": 1, "token": %q}`, s.o.WebhookID, s.o.Token))
 	}
 	if s.winCount >= s.o.BucketLimit {
 		return s.limited(a, "user", "You are being rate limited.", s.winStart.Add(s.o.BucketWindow).Sub(now))
