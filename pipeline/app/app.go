@@ -97,7 +97,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 
 func dispatch(ctx context.Context, args []string, env Env) error {
 	verb := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isHelp(args[0])) {
 		verb, args = args[0], args[1:]
 	}
 	switch verb {
@@ -114,6 +114,10 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 	case "notify-test":
 		return cmdNotifyTest(ctx, args, env)
 	case "version":
+		if len(args) > 0 && isHelp(args[0]) {
+			fmt.Fprintln(env.Stderr, "Usage: kickwatch version")
+			return nil
+		}
 		fmt.Fprintf(env.Stdout, "kickwatch %s\n", env.Version)
 		return nil
 	case "help", "-h", "-help", "--help":
@@ -123,6 +127,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 	fmt.Fprint(env.Stderr, usage)
 	return usagef("unknown verb %q", verb)
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // flagSet returns a flag set for verb that prints its usage to stderr and
 // returns errors instead of exiting.

@@ -109,9 +109,15 @@ func TestMain_VersionAndUsage(t *testing.T) {
 	if code := c.run(t.Context(), "frobnicate"); code != ExitUsage || !strings.Contains(c.stderr.String(), `unknown verb "frobnicate"`) {
 		t.Fatalf("unknown verb: code %d, stderr %q", code, c.stderr.String())
 	}
-	for _, verb := range []string{"run", "check", "history", "replay"} {
+	for _, arg := range []string{"--help", "-h", "help"} {
 		c = newCLI(t)
-		if code := c.run(t.Context(), verb, "-help"); code != ExitOK || !strings.Contains(c.stderr.String(), "Usage: kickwatch "+verb) {
+		if code := c.run(t.Context(), arg); code != ExitOK || !strings.Contains(c.stdout.String(), "kickwatch notify-test") {
+			t.Errorf("%s: code %d, stdout %q", arg, code, c.stdout.String())
+		}
+	}
+	for _, verb := range []string{"run", "check", "history", "replay", "notify-test", "outbox stats"} {
+		c = newCLI(t)
+		if code := c.run(t.Context(), append(strings.Fields(verb), "-help")...); code != ExitOK || !strings.Contains(c.stderr.String(), "Usage: kickwatch "+strings.Fields(verb)[0]) {
 			t.Errorf("%s -help: code %d, stderr %q", verb, code, c.stderr.String())
 		}
 	}
