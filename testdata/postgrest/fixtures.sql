@@ -26,9 +26,10 @@ ALTER TABLE public.kick_notifications_insert_only ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS kickwatch_insert ON public.kick_notifications_insert_only;
 CREATE POLICY kickwatch_insert ON public.kick_notifications_insert_only FOR INSERT TO anon WITH CHECK (true);
 
--- No grants at all for anon: 401 42501 "permission denied".
+-- No grants at all: 401 42501 "permission denied" for anon, 403 for
+-- authenticated (any role but the anon one).
 CREATE TABLE IF NOT EXISTS public.kick_notifications_no_grant
     (LIKE public.kick_notifications INCLUDING ALL);
-REVOKE ALL ON public.kick_notifications_no_grant FROM anon;
+REVOKE ALL ON public.kick_notifications_no_grant FROM anon, authenticated;
 
 NOTIFY pgrst, 'reload schema';
