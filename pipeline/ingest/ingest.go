@@ -6,6 +6,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -29,8 +30,14 @@ const (
 	DefaultBuffer = 500
 	// maxBuffer bounds memory whatever the channel count.
 	maxBuffer = 50000
-	// flushTimeout bounds the last commit at shutdown.
-	flushTimeout = 5 * time.Second
+	// storeTimeout bounds one attempt to store a batch: SQLite's own
+	// busy_timeout (5 s) plus the write. Shutdown does not cut an attempt
+	// short, so a commit under way finishes instead of losing its batch.
+	storeTimeout = 10 * time.Second
+	// retryInitial and retryMax bound the wait between attempts while the
+	// store fails (disk full): quick at first, then gentle on a sick disk.
+	retryInitial = 100 * time.Millisecond
+	retryMax     = 5 * time.Second
 )
 
 // Outbox is where matches go.
@@ -70,7 +77,10 @@ type Ingest struct {
 	channels atomic.Pointer[map[int64]*ChannelStats] // chatroom id → stats; replaced whole
 	sources  map[string]*SourceState
 
-	warn rateLimiter
+	// One limiter per kind of warning, so one cannot silence another.
+	dropWarn  rateLimiter // mentions dropped at the full buffer
+	storeWarn rateLimiter // the store failing
+	capWarn   rateLimiter // the outbox cap dropping old rows
 }
 
 type queued struct {
@@ -121,8 +131,8 @@ func New(o Options) *Ingest {
 func (in *Ingest) SetMatcher(m *match.Matcher) { in.matcher.Store(m) }
 
 // SetChannels sets the channels whose frames are expected, keeping the
-// statistics of channels that stay. The buffer bound follows the channel
-// count from the next restart of Run.
+// statistics of channels that stay. It does not change the buffer bound
+// (see Resize).
 func (in *Ingest) SetChannels(chs []pipeline.Channel) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -138,15 +148,20 @@ func (in *Ingest) SetChannels(chs []pipeline.Channel) {
 	in.channels.Store(&m)
 }
 
-// BufferFor is the buffer bound for n channels.
+// BufferFor is the buffer bound for n channels, perChannel each (DefaultBuffer
+// when not positive).
 func BufferFor(perChannel, n int) int {
+	if perChannel <= 0 {
+		perChannel = DefaultBuffer
+	}
 	if n < 1 {
 		n = 1
 	}
 	return min(perChannel*n, maxBuffer)
 }
 
-// Resize sets the buffer bound; call before Run.
+// Resize sets the buffer bound. It replaces the buffer, so call it before Run
+// and before any source calls the handler.
 func (in *Ingest) Resize(n int) {
 	in.queue = make(chan queued, max(n, 1))
 }
@@ -173,20 +188,22 @@ func (in *Ingest) Prefilter(raw []byte) bool {
 	return true
 }
 
-// HandleEvent parses, matches and queues one channel event.
+// HandleEvent parses, matches and queues one channel event. It never blocks:
+// a match that finds the buffer full is dropped and counted.
 func (in *Ingest) HandleEvent(ev pipeline.Event) {
 	cs := in.channel(ev.ChatroomID)
-	if !kick.IsChatMessageEvent(ev.Name) {
-		in.count(cs, ResultOtherEvent)
-		return
-	}
 	received := ev.Received
 	if received.IsZero() {
 		received = in.now()
 	}
+	// Any event shows the channel's subscription is alive.
 	in.stats.lastFrame.Store(received.UnixNano())
 	if cs != nil {
 		cs.lastFrame.Store(received.UnixNano())
+	}
+	if !kick.IsChatMessageEvent(ev.Name) {
+		in.count(cs, ResultOtherEvent)
+		return
 	}
 	msg, err := kick.ParseChatMessage(ev.Data)
 	if err != nil {
@@ -194,6 +211,10 @@ func (in *Ingest) HandleEvent(ev pipeline.Event) {
 		in.count(cs, ResultMalformed)
 		in.log.Debug("chat message rejected", "source", ev.Source, "error", err)
 		return
+	}
+	if msg.ChatroomID == 0 {
+		// The payload has none: the transport channel says where it was sent.
+		msg.ChatroomID = ev.ChatroomID
 	}
 	if cs != nil {
 		msg.Channel = cs.Slug
@@ -206,16 +227,22 @@ func (in *Ingest) HandleEvent(ev pipeline.Event) {
 
 // Submit matches msg (from a source that is not a socket: the official
 // webhook, a replayed file) and, if it matches, waits until it is durably
-// stored. It reports whether msg matched.
+// stored. It reports whether msg matched; a nil error with true means the
+// mention is stored.
 func (in *Ingest) Submit(ctx context.Context, msg *pipeline.ChatMessage, source string) (bool, error) {
+	if msg == nil || msg.ID == "" {
+		// The message id is the outbox key; without one it cannot be stored.
+		return false, errors.New("submit: message has no id")
+	}
 	received := in.now()
 	cs := in.channelBySlug(msg.Channel)
 	if cs != nil {
 		cs.lastFrame.Store(received.UnixNano())
 	}
 	done := make(chan error, 1)
-	if !in.offer(ctx, cs, msg, source, received, done) {
-		return false, ctx.Err()
+	matched, err := in.offer(ctx, cs, msg, source, received, done)
+	if !matched || err != nil {
+		return matched, err
 	}
 	select {
 	case err := <-done:
@@ -236,33 +263,38 @@ func (in *Ingest) channelBySlug(slug string) *ChannelStats {
 
 // offer matches msg and queues the mention; it reports whether msg matched.
 // A full buffer drops the mention, counted and logged, never silently: the
-// socket must keep being read so keepalive holds.
-func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.ChatMessage, source string, received time.Time, done chan error) bool {
+// socket must keep being read so keepalive holds. A waiting caller (done set)
+// waits for room instead; err is set when its ctx ends first.
+func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.ChatMessage, source string, received time.Time, done chan error) (bool, error) {
 	m := in.matcher.Load()
 	if m == nil {
 		in.count(cs, ResultUnmatched)
-		return false
+		return false, nil
 	}
 	r := m.Evaluate(msg)
 	switch {
 	case r.Kind == "":
 		in.count(cs, ResultUnmatched)
-		return false
+		return false, nil
 	case r.Suppressed:
 		in.count(cs, ResultSuppressed)
-		return false
+		return false, nil
 	}
 	mention := pipeline.NewMention(msg, r.Kind, r.Rule, received, source)
+	if mention.Channel == "" {
+		// The store refuses a row without a channel, and one such row would
+		// stall the writer for good.
+		mention.Channel = fmt.Sprintf("chatroom-%d", mention.ChatroomID)
+	}
 	if done != nil {
-		// A waiting caller is never dropped: it waits for room instead.
 		select {
 		case in.queue <- queued{m: mention, done: done}:
 		case <-ctx.Done():
-			return false
+			return true, fmt.Errorf("submit: %w", ctx.Err())
 		}
 		in.count(cs, ResultMatched)
 		in.countKind(cs, r.Kind)
-		return true
+		return true, nil
 	}
 	select {
 	case in.queue <- queued{m: mention}:
@@ -271,12 +303,12 @@ func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.Cha
 	default:
 		in.count(cs, ResultDropped)
 		n := in.stats.dropped.Add(1)
-		if in.warn.allow(in.now()) {
+		if in.dropWarn.allow(in.now()) {
 			in.log.Warn("store is not keeping up: mention dropped at the ingest buffer",
 				"channel", mention.Channel, "message_id", mention.MessageID, "dropped_total", n)
 		}
 	}
-	return true
+	return true, nil
 }
 
 func (in *Ingest) count(cs *ChannelStats, r Result) {
@@ -350,127 +382,6 @@ func (in *Ingest) Connected(source string, up bool, err error) {
 			if p := cs.source.Load(); p == nil || *p == source {
 				cs.state.Store(int32(pipeline.ChannelPending))
 			}
-		}
-	}
-}
-
-// Run is the writer: it group-commits queued mentions until ctx is done, then
-// stores what is still queued.
-func (in *Ingest) Run(ctx context.Context) error {
-	batch := make([]queued, 0, in.maxBatch)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			in.flush(batch)
-			return nil
-		case q := <-in.queue:
-			batch = append(batch, q)
-		}
-		timer.Reset(in.window)
-	gather:
-		for len(batch) < in.maxBatch {
-			select {
-			case q := <-in.queue:
-				batch = append(batch, q)
-			case <-timer.C:
-				break gather
-			case <-ctx.Done():
-				break gather
-			}
-		}
-		timer.Stop()
-		in.commit(ctx, batch)
-		batch = batch[:0]
-	}
-}
-
-// flush stores what is left at shutdown, under a deadline of its own.
-func (in *Ingest) flush(batch []queued) {
-	for {
-		select {
-		case q := <-in.queue:
-			batch = append(batch, q)
-			continue
-		default:
-		}
-		break
-	}
-	if len(batch) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	defer cancel()
-	in.commit(ctx, batch)
-}
-
-// commit stores batch, retrying while the store fails (disk full, a slow
-// disk) until it succeeds or ctx is done. Meanwhile the buffer fills and new
-// matches are counted as dropped: the sockets keep being read.
-func (in *Ingest) commit(ctx context.Context, batch []queued) {
-	items := make([]store.Item, 0, len(batch))
-	for i := range batch {
-		p, err := pipeline.EncodeMention(&batch[i].m)
-		if err != nil { // cannot happen for a Mention; never drop silently
-			in.log.Error("mention not stored", "message_id", batch[i].m.MessageID, "error", err)
-			continue
-		}
-		items = append(items, store.Item{Key: batch[i].m.MessageID, Channel: batch[i].m.Channel, Payload: p})
-	}
-	wait := 100 * time.Millisecond
-	failed := false
-	for {
-		res, err := in.outbox.EnqueueBatch(ctx, items)
-		if err == nil {
-			if failed {
-				in.log.Info("store recovered: mentions are stored again")
-			}
-			in.stats.duplicates.Add(uint64(res.Duplicates))
-			for ch, n := range res.Dropped {
-				in.stats.capDropped(ch, n)
-				in.log.Warn("outbox cap reached: oldest undelivered mentions dropped", "channel", ch, "dropped", n)
-			}
-			in.done(batch, nil)
-			in.wake()
-			return
-		}
-		if !failed || in.warn.allow(in.now()) {
-			in.log.Error("store mentions", "count", len(items), "error", err)
-		}
-		failed = true
-		if ctx.Err() != nil {
-			in.log.Error("mentions not stored at shutdown", "count", len(items), "error", err)
-			in.stats.lost.Add(uint64(len(items)))
-			in.done(batch, err)
-			return
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			// One last try under a deadline of its own.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
-			_, err = in.outbox.EnqueueBatch(fctx, items)
-			cancel()
-			if err != nil {
-				in.log.Error("mentions not stored at shutdown", "count", len(items), "error", err)
-				in.stats.lost.Add(uint64(len(items)))
-			} else {
-				in.wake()
-			}
-			in.done(batch, err)
-			return
-		case <-t.C:
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
-}
-
-func (in *Ingest) done(batch []queued, err error) {
-	for _, q := range batch {
-		if q.done != nil {
-			q.done <- err
 		}
 	}
 }

@@ -173,15 +173,35 @@ func (s Snapshot) Dropped() uint64 {
 	return n
 }
 
-// chatroomOf finds the chatroom id in a raw frame's `chatrooms.{id}` channel
-// name without decoding it; 0 when there is none.
+// channelKey is the envelope's channel key and the start of a chat channel
+// name. With its bare quotes it can only be the frame's own key: inside a
+// JSON string (a message's text) every quote is escaped, so chat text cannot
+// forge it and have its frame counted against another channel.
+var channelKey = []byte(`"channel":"chatrooms.`)
+
+// keyWindow is how far from either end of a frame the channel key is looked
+// for first: Kick's Pusher frames end with it, Centrifugo pushes start with
+// it, and searching a whole frame costs more than the prefilter itself.
+const keyWindow = 64
+
+// chatroomOf finds the chatroom id in a raw frame's `"channel":"chatrooms.{id}`
+// without decoding it; 0 when there is none.
 func chatroomOf(raw []byte) int64 {
-	i := bytes.Index(raw, []byte("chatrooms."))
+	i := -1
+	if n := len(raw); n > 2*keyWindow {
+		if j := bytes.Index(raw[n-keyWindow:], channelKey); j >= 0 {
+			i = n - keyWindow + j
+		} else if j := bytes.Index(raw[:keyWindow], channelKey); j >= 0 {
+			i = j
+		}
+	}
 	if i < 0 {
-		return 0
+		if i = bytes.Index(raw, channelKey); i < 0 {
+			return 0
+		}
 	}
 	var id int64
-	for _, c := range raw[i+len("chatrooms."):] {
+	for _, c := range raw[i+len(channelKey):] {
 		if c < '0' || c > '9' {
 			break
 		}

@@ -221,7 +221,8 @@ func (d *Decoder) Decode(raw []byte) (Frame, error) {
 // ChatroomID parses a chatrooms.{id}.v2 channel name.
 func ChatroomID(channel []byte) (int64, bool) {
 	const pre, suf = "chatrooms.", ".v2"
-	if !bytes.HasPrefix(channel, []byte(pre)) || !bytes.HasSuffix(channel, []byte(suf)) {
+	// The length check first: in "chatrooms.v2" prefix and suffix overlap.
+	if len(channel) <= len(pre)+len(suf) || !bytes.HasPrefix(channel, []byte(pre)) || !bytes.HasSuffix(channel, []byte(suf)) {
 		return 0, false
 	}
 	digits := channel[len(pre) : len(channel)-len(suf)]

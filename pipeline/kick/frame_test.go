@@ -106,6 +106,8 @@ func TestChatroomID(t *testing.T) {
 		{"chatrooms.668", 0, false},
 		{"chatroom_668", 0, false},
 		{"chatrooms..v2", 0, false},
+		{"chatrooms.v2", 0, false}, // prefix and suffix overlap
+		{"chatrooms.2", 0, false},
 		{"chatrooms.-1.v2", 0, false},
 		{"chatrooms.0.v2", 0, false},
 		{"chatrooms.99999999999999999999.v2", 0, false},
