@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -476,6 +477,21 @@ func TestRun_DemoDeliversEveryMentionToConsole(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %d, want 200", ep, resp.StatusCode)
+		}
+	}
+
+	for ep, want := range map[string]string{
+		"/metrics": `kickwatch_deliveries_total{result="delivered",sink="console"}`,
+		"/":        "can you do the secret level next?",
+	} {
+		resp, err := http.Get(base + ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d, body lacks %q:\n%.2000s", ep, resp.StatusCode, want, body)
 		}
 	}
 

@@ -9,11 +9,17 @@ import (
 
 	"kickwatch/breaker"
 	"kickwatch/pipeline"
+	"kickwatch/pipeline/config"
+	"kickwatch/pipeline/status"
 )
 
-// handler serves the operations endpoints.
+// handler serves the operations endpoints: /healthz always open, the rest
+// behind basic auth when it is configured.
 func (d *daemon) handler() http.Handler {
+	cfg := d.config()
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.Handle("/{$}", status.Handler(d.statusPage, d.log.With("component", "status")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime_seconds": int(time.Since(d.started).Seconds())})
 	})
@@ -25,7 +31,43 @@ func (d *daemon) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 	})
-	return mux
+	protected := status.BasicAuth(cfg.HTTP.BasicAuthUser, cfg.HTTP.BasicAuthPassword, mux)
+	top := http.NewServeMux()
+	top.Handle("GET /healthz", mux) // for probes that cannot authenticate
+	top.Handle("/", protected)
+	return top
+}
+
+// publicWithoutAuth is the warning for a listener reachable from other
+// machines without a password; empty when there is nothing to warn about.
+func publicWithoutAuth(cfg *config.Config) string {
+	if cfg.HTTP.Listen == "" || status.IsLoopback(cfg.HTTP.Listen) || cfg.HTTP.BasicAuthUser != "" {
+		return ""
+	}
+	return "http.listen " + cfg.HTTP.Listen + " is reachable from other machines without a password: set http.basic_auth_user and KICKWATCH_HTTP_PASSWORD, or listen on 127.0.0.1"
+}
+
+// statusPage gathers the status page's input.
+func (d *daemon) statusPage(ctx context.Context) (status.Page, error) {
+	st, at, err := d.metrics.OutboxStats(ctx)
+	hist, herr := d.store.History(ctx, time.Time{}, status.MaxMentions)
+	if herr != nil {
+		return status.Page{}, herr
+	}
+	on, _ := d.silence.state()
+	var warns []string
+	if w := publicWithoutAuth(d.config()); w != "" {
+		warns = append(warns, w)
+	}
+	for _, r := range d.notReady(ctx) {
+		warns = append(warns, "not ready: "+r)
+	}
+	return status.Build(status.Input{
+		Version: d.env.Version, Started: d.started, Now: time.Now(),
+		Ingest: d.ingest.Snapshot(), Outbox: st, OutboxAt: at, OutboxErr: err,
+		Workers: d.disp.Status(), Breakers: d.breakerSnapshots(), History: hist,
+		SilenceAlarm: on, SilenceAfter: d.config().Kick.SilenceAlarm.Duration, Warnings: warns,
+	}), nil
 }
 
 // notReady lists why the daemon is not ready; empty when it is.
@@ -54,8 +96,8 @@ func (d *daemon) notReady(ctx context.Context) []string {
 	}
 	grace := d.config().HTTP.ReadinessBreakerGrace.Duration
 	now := time.Now()
-	for name, b := range d.breakers {
-		snap := b.Snapshot()
+	for _, snap := range d.breakerSnapshots() {
+		name := snap.Name
 		if snap.State != breaker.Closed && !snap.OpenedAt.IsZero() && now.Sub(snap.OpenedAt) > grace {
 			reasons = append(reasons, fmt.Sprintf("breaker %s %s since %s", name, snap.State, snap.OpenedAt.Format(time.RFC3339)))
 		}

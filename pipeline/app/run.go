@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"kickwatch/pipeline/deliver"
 	"kickwatch/pipeline/ingest"
 	"kickwatch/pipeline/match"
+	"kickwatch/pipeline/metrics"
 	"kickwatch/store"
 )
 
@@ -63,6 +66,19 @@ type daemon struct {
 
 	sinkOrder []string // enabled sinks, in the order built
 	silence   *silence
+	metrics   *metrics.Metrics
+	bmu       sync.Mutex // guards breakers while the source adds its own
+}
+
+// breakerSnapshots returns every breaker's state, sorted by name.
+func (d *daemon) breakerSnapshots() []breaker.Snapshot {
+	d.bmu.Lock()
+	defer d.bmu.Unlock()
+	out := make([]breaker.Snapshot, 0, len(d.breakers))
+	for _, name := range slices.Sorted(maps.Keys(d.breakers)) {
+		out = append(out, d.breakers[name].Snapshot())
+	}
+	return out
 }
 
 // newDaemon builds every component; nothing runs yet.
@@ -86,6 +102,15 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 		return nil, err
 	}
 	d.store = st
+	d.metrics = metrics.New(metrics.Options{
+		Ingest:   func() ingest.Snapshot { return d.ingest.Snapshot() },
+		Outbox:   st.Stats,
+		Breakers: d.breakerSnapshots,
+		Sinks:    names,
+		Silence:  func() bool { on, _ := d.silence.state(); return on },
+		Version:  env.Version,
+		Logger:   d.log,
+	})
 	for _, s := range sinks {
 		b, err := d.newBreaker(ctx, s.Name(), sinkBreakerSettings(cfg, s.Name()))
 		if err != nil {
@@ -102,6 +127,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 			RetryBudget:     cfg.Delivery.RetryBudget.Duration,
 			ShutdownTimeout: cfg.Delivery.ShutdownTimeout.Duration,
 			Logger:          d.log,
+			Observer:        d.metrics,
 		})
 		d.workers[s.Name()] = w
 	}
@@ -181,7 +207,9 @@ func (d *daemon) newBreaker(ctx context.Context, name string, s breaker.Settings
 			log.Info("circuit breaker restored", "state", b.State().String(), "ready_at", b.ReadyAt())
 		}
 	}
+	d.bmu.Lock()
 	d.breakers[name] = b
+	d.bmu.Unlock()
 	return b, nil
 }
 
@@ -261,7 +289,7 @@ func (d *daemon) run(ctx context.Context) error {
 				d.log.Error("http listener stopped", "error", err)
 			}
 		}()
-		d.log.Info("http listener up", "addr", d.httpLn.Addr().String(), "endpoints", "/healthz /readyz")
+		d.log.Info("http listener up", "addr", d.httpLn.Addr().String(), "endpoints", "/ /healthz /readyz /metrics")
 	}
 
 	goRun("silence alarm", d.watchSilence, auxCtx)
@@ -317,6 +345,9 @@ func (d *daemon) explain() {
 	}
 	if cfg.ConsoleEnabled() {
 		d.log.Info("console sink on: delivered mentions are printed to standard output")
+	}
+	if w := publicWithoutAuth(cfg); w != "" {
+		d.log.Warn(w)
 	}
 }
 
