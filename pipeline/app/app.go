@@ -63,6 +63,7 @@ Usage:
   kickwatch check [-config FILE] [-probe]    validate the config and the store; print the settings;
                                              -probe also reaches Discord, the database and Kick
   kickwatch notify-test [-config FILE]       send one sample mention through every enabled sink
+  kickwatch webhook subscribe|list|unsubscribe  manage Kick's official chat webhooks
   kickwatch outbox stats|ls|retry|purge      inspect and manage the outbox
   kickwatch history [-since D] [-grep T]     read past mentions
   kickwatch replay [-config FILE] FILE.jsonl feed recorded chat frames through the matcher into the outbox
@@ -113,6 +114,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 		return cmdReplay(ctx, args, env)
 	case "notify-test":
 		return cmdNotifyTest(ctx, args, env)
+	case "webhook":
+		return cmdWebhook(ctx, args, env)
 	case "version":
 		if len(args) > 0 && isHelp(args[0]) {
 			fmt.Fprintln(env.Stderr, "Usage: kickwatch version")

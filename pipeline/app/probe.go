@@ -10,6 +10,7 @@ import (
 	"kickwatch/pipeline/config"
 	"kickwatch/pipeline/discord"
 	"kickwatch/pipeline/kick"
+	"kickwatch/pipeline/kickhook"
 	"kickwatch/pipeline/postgrest"
 )
 
@@ -51,8 +52,29 @@ func probePeers(ctx context.Context, cfg *config.Config, sinks []pipeline.Sink, 
 			report(peer, err, fmt.Sprintf("chatroom id %d, channel id %d", ch.ChatroomID, ch.ChannelID))
 		}
 	}
+	if w := cfg.Kick.Webhook; w.Enabled {
+		report("kick webhook key", probeWebhookKey(ctx, w), "Kick's published key matches kick.webhook.public_key_file")
+	}
 	if failed {
 		return errProbeFailed
+	}
+	return nil
+}
+
+// probeWebhookKey fetches Kick's published webhook key and compares it with
+// the one the receiver verifies with.
+func probeWebhookKey(ctx context.Context, w config.Webhook) error {
+	mine, err := kickhook.LoadPublicKey(w.PublicKeyFile)
+	if err != nil {
+		return err
+	}
+	api := kickhook.NewAPIClient(kickhook.APIOptions{TokenURL: kickAPI.token, APIURL: kickAPI.api})
+	theirs, _, err := api.PublicKey(ctx)
+	if err != nil {
+		return err
+	}
+	if !mine.Equal(theirs) {
+		return errors.New("Kick publishes a different key than the one configured: update kickwatch, or set kick.webhook.public_key_file to the published key")
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"kickwatch/pipeline/config"
 	"kickwatch/pipeline/deliver"
 	"kickwatch/pipeline/ingest"
+	"kickwatch/pipeline/kickhook"
 	"kickwatch/pipeline/match"
 	"kickwatch/pipeline/metrics"
 	"kickwatch/store"
@@ -67,6 +68,7 @@ type daemon struct {
 	sinkOrder []string // enabled sinks, in the order built
 	silence   *silence
 	metrics   *metrics.Metrics
+	webhook   *webhookRx // nil unless [kick.webhook] is enabled
 	bmu       sync.Mutex // guards breakers while the source adds its own
 }
 
@@ -142,6 +144,12 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 		st.Close()
 		return nil, &configError{err}
 	}
+	var seen func(*pipeline.ChatMessage, string, time.Time) bool
+	if cfg.Kick.Webhook.Enabled && (len(cfg.Kick.Channels) > 0 || cfg.DemoMode()) {
+		// The socket and the webhooks may both carry a message, maybe not
+		// under the same id: drop the second copy (see README).
+		seen = kickhook.NewDedupe(kickhook.DedupeOptions{}).Seen
+	}
 	d.ingest = ingest.New(ingest.Options{
 		Outbox:      st,
 		Matcher:     m,
@@ -149,6 +157,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 		BatchWindow: cfg.Delivery.BatchWindow.Duration,
 		Buffer:      cfg.Delivery.Buffer,
 		Logger:      d.log,
+		Seen:        seen,
 	})
 	src, err := newSource(ctx, d)
 	if err != nil {
@@ -157,6 +166,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 	}
 	d.source = src
 	d.ingest.Resize(ingest.BufferFor(cfg.Delivery.Buffer, max(1, len(src.channels()))))
+	if d.webhook, err = d.newWebhookRx(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	if cfg.HTTP.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -280,6 +293,10 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { defer ingWG.Done(); d.ingest.Run(ingCtx) }()
 	srcWG.Add(1)
 	go func() { defer srcWG.Done(); d.source.run(srcCtx) }()
+	if d.webhook != nil {
+		srcWG.Add(1)
+		go func() { defer srcWG.Done(); d.webhook.serve(d.log, d.config().Kick.Webhook.Path) }()
+	}
 	goRun("history pruner", d.prune, auxCtx)
 	if d.http != nil {
 		wg.Add(1)
@@ -304,6 +321,12 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.log.Info("shutting down: stopping chat sources")
 	stopSource()
+	if d.webhook != nil {
+		// Requests in flight finish (their mentions are committed) first.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		d.webhook.srv.Shutdown(sctx)
+		cancel()
+	}
 	srcWG.Wait()
 	d.log.Info("storing mentions still in flight")
 	stopIngest()

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,33 @@ func TestSample(t *testing.T) {
 	long := Sample([]byte(strings.Repeat("x", 300)))
 	if !strings.HasSuffix(long, "…") || len([]rune(long)) != 201 {
 		t.Errorf("Sample(300 bytes) has %d runes, want 200 and an ellipsis", len([]rune(long)))
+	}
+}
+
+// TestIngest_SeenBySourceNotStoredTwice: a match another source already
+// brought (Options.Seen) is counted as a duplicate and not stored again.
+func TestIngest_SeenBySourceNotStoredTwice(t *testing.T) {
+	st := openStore(t)
+	var asked []string
+	in := New(Options{Outbox: st, Matcher: newTestMatcher(t, match.Options{}),
+		Seen: func(msg *pipeline.ChatMessage, source string, _ time.Time) bool {
+			asked = append(asked, msg.ID)
+			return msg.ID == "seen-1"
+		}})
+	in.SetChannels(testChannels())
+	f := newFeeder(in)
+	f.feed(mentionFrame("seen-1"))
+	f.feed(mentionFrame("seen-2"))
+	stop := run(t, in)
+	stop()
+	rows := storedMentions(t, st)
+	if _, ok := rows["seen-1"]; ok || len(rows) != 1 {
+		t.Errorf("stored %v, want only seen-2", slices.Sorted(maps.Keys(rows)))
+	}
+	if got := in.Snapshot().Duplicates; got != 1 {
+		t.Errorf("duplicates=%d, want 1", got)
+	}
+	if strings.Join(asked, ",") != "seen-1,seen-2" {
+		t.Errorf("Seen asked for %v, want both matches", asked)
 	}
 }

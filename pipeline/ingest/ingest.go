@@ -57,12 +57,18 @@ type Options struct {
 	Buffer int
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Seen, when set, reports whether another source already brought this
+	// message (the socket and Kick's webhooks both watching a channel, with
+	// ids that may differ); such a match is counted as a duplicate and not
+	// stored again. It is asked only for matches.
+	Seen func(msg *pipeline.ChatMessage, source string, now time.Time) bool
 }
 
 // Ingest is the pipeline.Handler of every chat source.
 type Ingest struct {
 	outbox   Outbox
 	wake     func()
+	seen     func(*pipeline.ChatMessage, string, time.Time) bool
 	window   time.Duration
 	maxBatch int
 	now      func() time.Time
@@ -93,6 +99,7 @@ func New(o Options) *Ingest {
 	in := &Ingest{
 		outbox:   o.Outbox,
 		wake:     o.Wake,
+		seen:     o.Seen,
 		window:   o.BatchWindow,
 		maxBatch: o.MaxBatch,
 		now:      o.Now,
@@ -279,6 +286,10 @@ func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.Cha
 	case r.Suppressed:
 		in.count(cs, ResultSuppressed)
 		return false, nil
+	}
+	if in.seen != nil && in.seen(msg, source, received) {
+		in.stats.duplicates.Add(1)
+		return true, nil
 	}
 	mention := pipeline.NewMention(msg, r.Kind, r.Rule, received, source)
 	if mention.Channel == "" {
