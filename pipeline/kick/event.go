@@ -37,7 +37,7 @@ type wireMessage struct {
 }
 
 type wireSender struct {
-	ID       flexID  `json:"id"`
+	ID       FlexID  `json:"id"`
 	Username *string `json:"username"`
 	Slug     *string `json:"slug"`
 }
@@ -50,7 +50,7 @@ type wireMeta struct {
 }
 
 type wireOrigSender struct {
-	ID       flexID  `json:"id"`
+	ID       FlexID  `json:"id"`
 	Username *string `json:"username"`
 }
 
@@ -59,14 +59,16 @@ type wireOrigMsg struct {
 	Content *string `json:"content"`
 }
 
-// flexID is a Kick numeric id sent as a JSON number or, in 2023 payloads, as a
-// string holding the number.
-type flexID struct {
-	v   int64
-	set bool
+// FlexID is a Kick numeric id sent as a JSON number or, in 2023 payloads, as a
+// string holding the number. V is the id; Set reports whether one was sent
+// (null and an absent key leave it unset).
+type FlexID struct {
+	V   int64
+	Set bool
 }
 
-func (f *flexID) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON accepts a non-negative integer, as a number or a string.
+func (f *FlexID) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		return nil
 	}
@@ -82,7 +84,7 @@ func (f *flexID) UnmarshalJSON(b []byte) error {
 	if err != nil || v < 0 {
 		return fmt.Errorf("id %.32q is not a non-negative integer", b)
 	}
-	f.v, f.set = v, true
+	f.V, f.Set = v, true
 	return nil
 }
 
@@ -110,11 +112,11 @@ func ParseChatMessage(data []byte) (pipeline.ChatMessage, error) {
 	}
 	msg.ID = *w.ID
 	if w.ChatroomID != nil {
-		var id flexID
+		var id FlexID
 		if err := id.UnmarshalJSON(*w.ChatroomID); err != nil {
 			return msg, fmt.Errorf("chat message %s: chatroom_id: %w", msg.ID, err)
 		}
-		msg.ChatroomID = id.v
+		msg.ChatroomID = id.V
 	}
 	if w.Content != nil {
 		msg.Content = *w.Content
@@ -136,7 +138,7 @@ func ParseChatMessage(data []byte) (pipeline.ChatMessage, error) {
 	if w.Sender.Username == nil || *w.Sender.Username == "" {
 		return msg, fmt.Errorf("chat message %s: missing sender.username", msg.ID)
 	}
-	msg.SenderID = w.Sender.ID.v
+	msg.SenderID = w.Sender.ID.V
 	msg.Sender = *w.Sender.Username
 	if w.Sender.Slug != nil {
 		msg.SenderSlug = *w.Sender.Slug
@@ -144,7 +146,7 @@ func ParseChatMessage(data []byte) (pipeline.ChatMessage, error) {
 	if m := w.Metadata; m != nil && (m.OriginalSender != nil || m.OriginalMessage != nil) {
 		ref := &pipeline.ReplyRef{}
 		if os := m.OriginalSender; os != nil {
-			ref.SenderID = os.ID.v
+			ref.SenderID = os.ID.V
 			if os.Username != nil {
 				ref.Sender = *os.Username
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kickwatch/pipeline"
+	"kickwatch/pipeline/kick"
 )
 
 // MaxChatBodyBytes bounds the body ParseChatMessageSent accepts. A real
@@ -42,35 +43,9 @@ type wireReply struct {
 // wireUser is Kick's user object; an anonymous one is {"is_anonymous": true}.
 type wireUser struct {
 	IsAnonymous bool    `json:"is_anonymous"`
-	UserID      flexID  `json:"user_id"`
+	UserID      kick.FlexID  `json:"user_id"`
 	Username    *string `json:"username"`
 	ChannelSlug *string `json:"channel_slug"`
-}
-
-// flexID is a Kick user id sent as a JSON number (or, defensively, a string
-// holding one; the socket's ids changed type once).
-type flexID struct {
-	v int64
-}
-
-func (f *flexID) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	s := b
-	if len(b) > 0 && b[0] == '"' {
-		var str string
-		if err := json.Unmarshal(b, &str); err != nil {
-			return fmt.Errorf("user_id: %w", err)
-		}
-		s = []byte(str)
-	}
-	v, err := strconv.ParseInt(string(s), 10, 64)
-	if err != nil || v < 0 {
-		return fmt.Errorf("user_id %.32q is not a non-negative integer", b)
-	}
-	f.v = v
-	return nil
 }
 
 // ParseChatMessageSent maps a chat.message.sent body onto the message type
@@ -125,8 +100,8 @@ func ParseChatMessageSent(body []byte) (*pipeline.ChatMessage, error) {
 		switch {
 		case b.ChannelSlug != nil && *b.ChannelSlug != "":
 			msg.Channel = strings.ToLower(*b.ChannelSlug)
-		case b.UserID.v != 0:
-			msg.Channel = "broadcaster-" + strconv.FormatInt(b.UserID.v, 10)
+		case b.UserID.V != 0:
+			msg.Channel = "broadcaster-" + strconv.FormatInt(b.UserID.V, 10)
 		}
 	}
 	if r := w.RepliesTo; r != nil {
@@ -157,5 +132,5 @@ func (u *wireUser) fields() (id int64, name, slug string) {
 	if u.ChannelSlug != nil {
 		slug = *u.ChannelSlug
 	}
-	return u.UserID.v, name, slug
+	return u.UserID.V, name, slug
 }
