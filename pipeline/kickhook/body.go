@@ -42,10 +42,10 @@ type wireReply struct {
 
 // wireUser is Kick's user object; an anonymous one is {"is_anonymous": true}.
 type wireUser struct {
-	IsAnonymous bool    `json:"is_anonymous"`
-	UserID      kick.FlexID  `json:"user_id"`
-	Username    *string `json:"username"`
-	ChannelSlug *string `json:"channel_slug"`
+	IsAnonymous bool        `json:"is_anonymous"`
+	UserID      kick.FlexID `json:"user_id"`
+	Username    *string     `json:"username"`
+	ChannelSlug *string     `json:"channel_slug"`
 }
 
 // ParseChatMessageSent maps a chat.message.sent body onto the message type
