@@ -93,3 +93,39 @@ func TestRun_ReloadAppliesValidConfigAndRejectsInvalid(t *testing.T) {
 		t.Error("channel beta lost its subscription")
 	}
 }
+
+// TestRun_AutoTransportFallsBackToPusher: when Kick's realtime negotiation
+// cannot be reached, "auto" reads chat over Pusher at kick.ws_url.
+func TestRun_AutoTransportFallsBackToPusher(t *testing.T) {
+	fake := kickfake.New(kickfake.Options{})
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(srv.Close)
+	dead := httptest.NewServer(nil)
+	deadURL := strings.Replace(dead.URL, "http://", "https://", 1) + "/api/v1/realtime"
+	dead.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	text := fmt.Sprintf("[kick]\nusername = \"me\"\ndemo = false\ntransport = \"auto\"\nws_url = %q\nrealtime_url = %q\n", fake.SocketURL(srv.URL), deadURL) +
+		"[[kick.channels]]\nslug = \"alpha\"\nchatroom_id = 1\n" +
+		fmt.Sprintf("[store]\npath = %q\n[http]\nlisten = \"\"\n[log]\nformat = \"json\"\n", filepath.Join(dir, "k.db"))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() { done <- c.run(ctx, "run", "-config", path) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("exit code %d:\n%s", code, c.stderr.String())
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(t.Context(), 30e9)
+	defer wcancel()
+	if err := fake.WaitSubscribed(wctx, 1); err != nil {
+		t.Fatalf("no Pusher subscription after a failed negotiation: %v\n%s", err, c.stderr.String())
+	}
+	fake.Publish(1, kick.EventChatMessage, chatData("auto-1", 1, "bob", "hello @me"))
+	waitFor(t, "the mention over the fallback", func() bool { return strings.Contains(c.stdout.String(), "hello @me") })
+}

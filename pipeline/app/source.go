@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"kickwatch/breaker"
 	"kickwatch/pipeline"
+	"kickwatch/pipeline/centrifugo"
 	"kickwatch/pipeline/config"
 	"kickwatch/pipeline/kick"
 	"kickwatch/pipeline/kick/kickfake"
@@ -74,15 +76,40 @@ func newSource(ctx context.Context, d *daemon) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.transport = kick.New(kick.Options{
-		URL:            wsURL,
-		ConnectTimeout: cfg.Kick.ConnectTimeout.Duration,
-		PingInterval:   cfg.Kick.PingInterval.Duration,
-		PongTimeout:    cfg.Kick.PongTimeout.Duration,
-		MaxFrameBytes:  int64(cfg.Kick.MaxFrameBytes),
-		Breaker:        b,
-		Logger:         d.log,
-	})
+	pusher := func() pipeline.Transport {
+		return kick.New(kick.Options{
+			URL:            wsURL,
+			ConnectTimeout: cfg.Kick.ConnectTimeout.Duration,
+			PingInterval:   cfg.Kick.PingInterval.Duration,
+			PongTimeout:    cfg.Kick.PongTimeout.Duration,
+			MaxFrameBytes:  int64(cfg.Kick.MaxFrameBytes),
+			Breaker:        b,
+			Logger:         d.log,
+		})
+	}
+	if s.demo != nil || len(cfg.Kick.Channels) == 0 {
+		s.transport = pusher() // the demo's fake speaks Pusher
+	} else {
+		choice, err := centrifugo.Select(ctx, centrifugo.Options{
+			Mode:        string(cfg.Kick.Transport),
+			RealtimeURL: cfg.Kick.RealtimeURL,
+			Channels:    s.channels(),
+			Config: centrifugo.Config{
+				ReadLimit:      int64(cfg.Kick.MaxFrameBytes),
+				ConnectTimeout: cfg.Kick.ConnectTimeout.Duration,
+				Breaker:        b,
+				Logger:         d.log,
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("choose the chat transport: %w", err)
+		}
+		if choice.Transport != nil {
+			s.transport = choice.Transport
+		} else {
+			s.transport = pusher()
+		}
+	}
 	chs := s.channels()
 	s.transport.SetChannels(chs)
 	d.ingest.SetChannels(chs)
