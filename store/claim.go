@@ -12,9 +12,9 @@ import (
 const (
 	// Rows whose backoff or lease has run out become ready again.
 	sqlPromote = `UPDATE deliveries SET waiting = 0
-		WHERE sink = ?1 AND state = 0 AND waiting = 1 AND next_at <= ?2`
+		WHERE sink = ?1 AND state = 0 AND waiting != 0 AND next_at <= ?2`
 	// Ready rows in creation order; both statements are index range scans.
-	sqlClaim = `UPDATE deliveries SET waiting = 1, next_at = ?1
+	sqlClaim = `UPDATE deliveries SET waiting = 2, next_at = ?1
 		WHERE sink = ?2 AND message_id IN (
 			SELECT message_id FROM deliveries
 			WHERE sink = ?2 AND state = 0 AND waiting = 0
@@ -31,7 +31,7 @@ const (
 			done_at = CASE WHEN pending = 1 THEN ? ELSE done_at END
 		WHERE id = ? RETURNING pending, channel`
 	sqlNextReady   = `SELECT 1 FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 0 LIMIT 1`
-	sqlNextWaiting = `SELECT min(next_at) FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 1`
+	sqlNextWaiting = `SELECT min(next_at) FROM deliveries WHERE sink = ? AND state = 0 AND waiting != 0`
 )
 
 // Claimed is a row leased to one sink.

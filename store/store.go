@@ -89,6 +89,7 @@ type Store struct {
 	undelivered   map[string]int // per channel, mirrors messages.pending > 0
 	total         int
 	dataVersion   int64 // PRAGMA data_version when the counters were loaded
+	released      int   // leases of an earlier process released at Open
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -146,6 +147,17 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if o.Sinks != nil {
+		// The daemon owns the leases: those a killed process left behind are
+		// due now, not when they run out.
+		res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET waiting = 0 WHERE state = 0 AND waiting = 2`)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: release old leases: %w", path, classify(err))
+		}
+		n, _ := res.RowsAffected()
+		s.released = int(n)
+	}
 	s.SetCaps(o.CapPerChannel, o.CapTotal)
 	return s, nil
 }
@@ -174,6 +186,11 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// ReleasedLeases is how many deliveries an earlier process had claimed and
+// not settled (it was killed mid-delivery); Open with Sinks set made them
+// due at once. They may reach their sink a second time.
+func (s *Store) ReleasedLeases() int { return s.released }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }

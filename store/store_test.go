@@ -567,3 +567,49 @@ func TestOutbox_RetriedRowsKeepCreationOrder(t *testing.T) {
 		t.Fatalf("claimed %v, want [a b c d] (c's lease ran out too)", keys(got))
 	}
 }
+
+// A daemon killed mid-delivery leaves leased rows; the next daemon (Open with
+// Sinks) makes them due at once, while a CLI open (no Sinks) leaves them, and
+// rows in backoff keep their due time.
+func TestOpen_ReleasesLeasesOfAnEarlierProcess(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "k.db")
+	open := func(sinks []string) *Store {
+		t.Helper()
+		s, err := Open(t.Context(), path, Options{Sinks: sinks, Now: c.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open([]string{"discord"})
+	mustEnqueue(t, s, item("a", "ch"), item("b", "ch"), item("c", "ch"))
+	got, err := s.Claim(t.Context(), "discord", 3, time.Hour)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("claim: %d, %v", len(got), err)
+	}
+	// c goes into backoff for an hour; a and b stay leased (the "crash").
+	if err := s.Settle(t.Context(), "discord", []Settlement{{ID: got[2].ID, Verdict: Retry, RetryAt: c.Now().Add(time.Hour), Attempted: true}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	cli := open(nil)
+	if n := cli.ReleasedLeases(); n != 0 {
+		t.Errorf("a CLI open released %d leases", n)
+	}
+	if due, ok, _ := cli.NextDue(t.Context(), "discord"); !ok || due.IsZero() {
+		t.Errorf("after a CLI open: due=%v ok=%v, want the leases still held", due, ok)
+	}
+	cli.Close()
+
+	s = open([]string{"discord"})
+	defer s.Close()
+	if n := s.ReleasedLeases(); n != 2 {
+		t.Errorf("released %d leases, want 2", n)
+	}
+	again, err := s.Claim(t.Context(), "discord", 10, time.Hour)
+	if err != nil || strings.Join(keys(again), ",") != "a,b" {
+		t.Fatalf("claim after restart = %v, %v; want a,b at once (c stays in backoff)", keys(again), err)
+	}
+}

@@ -104,6 +104,9 @@ func newDaemon(ctx context.Context, cfg *config.Config, env Env) (*daemon, error
 		return nil, err
 	}
 	d.store = st
+	if n := st.ReleasedLeases(); n > 0 {
+		d.log.Info("deliveries interrupted by the last stop are due again (they may arrive twice)", "count", n)
+	}
 	d.metrics = metrics.New(metrics.Options{
 		Ingest:   func() ingest.Snapshot { return d.ingest.Snapshot() },
 		Outbox:   st.Stats,
@@ -217,7 +220,11 @@ func (d *daemon) newBreaker(ctx context.Context, name string, s breaker.Settings
 	if ok {
 		b.Restore(snap)
 		if snap.State != breaker.Closed {
-			log.Info("circuit breaker restored", "state", b.State().String(), "ready_at", b.ReadyAt())
+			args := []any{"state", b.State().String()}
+			if at := b.ReadyAt(); !at.IsZero() {
+				args = append(args, "ready_at", at.Format(time.RFC3339))
+			}
+			log.Info("circuit breaker restored", args...)
 		}
 	}
 	d.bmu.Lock()
