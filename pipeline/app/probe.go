@@ -74,7 +74,7 @@ func probeWebhookKey(ctx context.Context, w config.Webhook) error {
 		return err
 	}
 	if !mine.Equal(theirs) {
-		return errors.New("Kick publishes a different key than the one configured: update kickwatch, or set kick.webhook.public_key_file to the published key")
+		return errors.New("kick publishes a different key than the one configured: update kickwatch, or set kick.webhook.public_key_file to the published key")
 	}
 	return nil
 }

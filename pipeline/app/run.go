@@ -402,9 +402,4 @@ func (d *daemon) prune(ctx context.Context) error {
 	}
 }
 
-// sinkList orders sink names for output.
-func (d *daemon) sinkNames() []string {
-	return d.store.Sinks()
-}
-
 var _ pipeline.Handler = (*ingest.Ingest)(nil)

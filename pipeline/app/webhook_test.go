@@ -145,7 +145,7 @@ func TestCheckProbe_ComparesWebhookKey(t *testing.T) {
 		want    string
 	}{
 		{pemPath, ExitOK, "Kick's published key matches"},
-		{"", ExitRuntime, "Kick publishes a different key"}, // the built-in key is Kick's real one
+		{"", ExitRuntime, "kick publishes a different key"}, // the built-in key is Kick's real one
 	} {
 		path, _ := writeConfig(t, fmt.Sprintf("[kick]\nusername = \"me\"\ndemo = false\n[kick.webhook]\nenabled = true\npublic_key_file = %q\n[http]\nlisten = \"\"\n", tt.keyFile), "")
 		c := newCLI(t)

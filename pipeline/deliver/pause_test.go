@@ -41,7 +41,7 @@ func TestWorker_BreakerOpensHoldsAndProbes(t *testing.T) {
 		opened := start.Add(2500 * time.Millisecond) // attempts at 0, 1s, 2.5s
 		enqueue(t, r.store, "c", "late")
 		r.w.Wake()
-		advance(opened.Add(time.Minute).Sub(time.Now()) - time.Millisecond)
+		advance(time.Until(opened.Add(time.Minute)) - time.Millisecond)
 		if got := len(sink.Calls()); got != 3 {
 			t.Fatalf("%d calls while open, want 3", got)
 		}

@@ -163,7 +163,7 @@ func (t *Transport) Run(ctx context.Context, h pipeline.Handler) error {
 		failures++
 		wasFailed = true
 
-		err, wait, level := t.classify(res, bo, refused, &quick)
+		wait, level, err := t.classify(res, bo, refused, &quick)
 		h.Connected(Source, false, err)
 		if level > slog.LevelWarn || t.o.Now().Sub(lastLog) >= t.o.ReconnectLogEvery {
 			lastLog = t.o.Now()
@@ -179,26 +179,26 @@ func (t *Transport) Run(ctx context.Context, h pipeline.Handler) error {
 
 // classify maps how a session ended to the error to report, the wait before
 // the next dial, and a log level (Error for closes that need the operator).
-func (t *Transport) classify(res sessionResult, bo, refused *backoff.ExponentialBackOff, quick *int) (error, time.Duration, slog.Level) {
+func (t *Transport) classify(res sessionResult, bo, refused *backoff.ExponentialBackOff, quick *int) (time.Duration, slog.Level, error) {
 	err := res.err
 	code := res.code
 	switch {
 	case code == 4001:
 		*quick = 0
-		return fmt.Errorf("%w (close %d %q)", ErrAppKeyGone, code, res.reason), refused.NextBackOff(), slog.LevelError
+		return refused.NextBackOff(), slog.LevelError, fmt.Errorf("%w (close %d %q)", ErrAppKeyGone, code, res.reason)
 	case code >= 4000 && code <= 4099:
 		*quick = 0
-		return fmt.Errorf("%w: close %d %q", ErrRefused, code, res.reason), refused.NextBackOff(), slog.LevelError
+		return refused.NextBackOff(), slog.LevelError, fmt.Errorf("%w: close %d %q", ErrRefused, code, res.reason)
 	case code >= 4100 && code <= 4199:
 		*quick = 0
-		return &CloseError{Code: code, Reason: res.reason}, max(bo.NextBackOff(), time.Second), slog.LevelWarn
+		return max(bo.NextBackOff(), time.Second), slog.LevelWarn, &CloseError{Code: code, Reason: res.reason}
 	case code >= 4200 && code <= 4299:
 		*quick++
 		ce := &CloseError{Code: code, Reason: res.reason}
 		if *quick > 3 { // the server keeps asking; stop obeying at once
-			return ce, bo.NextBackOff(), slog.LevelWarn
+			return bo.NextBackOff(), slog.LevelWarn, ce
 		}
-		return ce, rand.N(250 * time.Millisecond), slog.LevelInfo
+		return rand.N(250 * time.Millisecond), slog.LevelInfo, ce
 	}
 	*quick = 0
 	if code >= 4300 {
@@ -207,7 +207,7 @@ func (t *Transport) classify(res sessionResult, bo, refused *backoff.Exponential
 	if err == nil {
 		err = errors.New("connection closed")
 	}
-	return err, bo.NextBackOff(), slog.LevelWarn
+	return bo.NextBackOff(), slog.LevelWarn, err
 }
 
 // wait blocks for d or until ctx is done; false means ctx is done.
