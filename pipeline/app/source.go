@@ -90,7 +90,7 @@ func newSource(ctx context.Context, d *daemon) (*source, error) {
 	if s.demo != nil || len(cfg.Kick.Channels) == 0 {
 		s.transport = pusher() // the demo's fake speaks Pusher
 	} else {
-		choice, err := centrifugo.Select(ctx, centrifugo.Options{
+		opts := centrifugo.Options{
 			Mode:        string(cfg.Kick.Transport),
 			RealtimeURL: cfg.Kick.RealtimeURL,
 			Channels:    s.channels(),
@@ -100,13 +100,27 @@ func newSource(ctx context.Context, d *daemon) (*source, error) {
 				Breaker:        b,
 				Logger:         d.log,
 			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("choose the chat transport: %w", err)
 		}
-		if choice.Transport != nil {
+		choice, err := centrifugo.Select(ctx, opts)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("choose the chat transport: %w", err)
+		case choice.Transport != nil:
 			s.transport = choice.Transport
-		} else {
+		case errors.Is(choice.Reason, centrifugo.ErrNegotiation):
+			// A failed negotiation may be passing (the line is down):
+			// read Pusher meanwhile and keep asking.
+			s.transport = &autoTransport{log: d.log, every: renegotiateEvery, current: pusher(),
+				negotiate: func(ctx context.Context, chs []pipeline.Channel) pipeline.Transport {
+					o := opts
+					o.Channels = chs
+					c, err := centrifugo.Select(ctx, o)
+					if err != nil || c.Transport == nil {
+						return nil
+					}
+					return c.Transport
+				}}
+		default:
 			s.transport = pusher()
 		}
 	}
