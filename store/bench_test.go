@@ -82,8 +82,9 @@ func perSecond(b *testing.B, n int, unit string) {
 // BenchmarkEnqueue compares, per synchronous setting:
 //   - path=raw-table: the ceiling, plain INSERTs of the same payload into a
 //     one-table schema, batch rows per commit (reference §2.2's program);
-//   - path=raw-schema: the store's own INSERT statements (one message, one
-//     delivery per sink) run directly, without the store's Go code;
+//   - path=raw-schema: the store's own INSERT statements (one per message,
+//     one for all deliveries of the batch) run directly, without the
+//     store's Go code;
 //   - path=store: Enqueue (batch=1) and EnqueueBatch, the group commit the
 //     ingest writer uses (it gathers up to 512 per commit).
 //
@@ -168,23 +169,21 @@ func benchRawSchema(b *testing.B, sync string, batch int) {
 				return err
 			}
 			defer msg.Close()
-			del, err := tx.PrepareContext(ctx, sqlInsertDelivery)
-			if err != nil {
-				return err
-			}
-			defer del.Close()
+			var first, last int64
 			for _, it := range items[i:min(i+batch, b.N)] {
-				var id int64
-				if err := msg.QueryRowContext(ctx, it.Key, it.Channel, it.Payload, created, len(sinks)).Scan(&id); err != nil {
+				r, err := msg.ExecContext(ctx, it.Key, it.Channel, it.Payload, created, len(sinks))
+				if err != nil {
 					return err
 				}
-				for _, sink := range sinks {
-					if _, err := del.ExecContext(ctx, id, sink, created); err != nil {
-						return err
-					}
+				if last, err = r.LastInsertId(); err != nil {
+					return err
+				}
+				if first == 0 {
+					first = last
 				}
 			}
-			return nil
+			_, err = tx.ExecContext(ctx, insertDeliveriesSQL(len(sinks)), sinks[0], sinks[1], first, last)
+			return err
 		})
 		if err != nil {
 			b.Fatal(err)
