@@ -101,7 +101,7 @@ func (s *Store) SettleAndClaim(ctx context.Context, sink string, ss []Settlement
 			return err
 		}
 		if limit > 0 {
-			claimed, err = claimTx(ctx, tx, sink, limit, now, lease)
+			claimed, err = s.claimTx(ctx, tx, sink, limit, now, lease)
 		}
 		return err
 	})
@@ -134,7 +134,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, sink string, ss []Sett
 	var del, dead, retry, msg *sql.Stmt
 	prep := func(p **sql.Stmt, q string) (*sql.Stmt, error) {
 		if *p == nil {
-			st, err := tx.PrepareContext(ctx, q)
+			st, err := s.stmt(ctx, tx, q)
 			if err != nil {
 				return nil, err
 			}
@@ -208,14 +208,22 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, sink string, ss []Sett
 	return done, nil
 }
 
-func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.Time, lease time.Duration) ([]Claimed, error) {
+func (s *Store) claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.Time, lease time.Duration) ([]Claimed, error) {
 	if lease <= 0 {
 		lease = time.Minute
 	}
-	if _, err := tx.ExecContext(ctx, sqlPromote, sink, ms(now)); err != nil {
+	promote, err := s.stmt(ctx, tx, sqlPromote)
+	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, sqlClaim, ms(now.Add(lease)), sink, limit)
+	if _, err := promote.ExecContext(ctx, sink, ms(now)); err != nil {
+		return nil, err
+	}
+	claim, err := s.stmt(ctx, tx, sqlClaim)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := claim.QueryContext(ctx, ms(now.Add(lease)), sink, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +244,7 @@ func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.T
 		return nil, nil
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	st, err := tx.PrepareContext(ctx, sqlClaimMessage)
+	st, err := s.stmt(ctx, tx, sqlClaimMessage)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +268,7 @@ func claimTx(ctx context.Context, tx *sql.Tx, sink string, limit int, now time.T
 // due already are reported as the zero Time, so no two clocks are compared.
 func (s *Store) NextDue(ctx context.Context, sink string) (time.Time, bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, sqlNextReady, sink).Scan(&one)
+	err := s.queryRow(ctx, sqlNextReady, sink).Scan(&one)
 	if err == nil {
 		return time.Time{}, true, nil
 	}
@@ -268,7 +276,7 @@ func (s *Store) NextDue(ctx context.Context, sink string) (time.Time, bool, erro
 		return time.Time{}, false, fmt.Errorf("next due %s: %w", sink, classify(err))
 	}
 	var v sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, sqlNextWaiting, sink).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, sqlNextWaiting, sink).Scan(&v); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due %s: %w", sink, classify(err))
 	}
 	if !v.Valid {

@@ -90,7 +90,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) (EnqueueResult, 
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = EnqueueResult{}
 		clear(added)
-		insMsg, err := tx.PrepareContext(ctx, sqlInsertMessage)
+		insMsg, err := s.stmt(ctx, tx, sqlInsertMessage)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,11 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) (EnqueueResult, 
 			for _, sink := range s.sinks {
 				args = append(args, sink)
 			}
-			r, err := tx.ExecContext(ctx, insertDeliveriesSQL(pending), append(args, first, last)...)
+			ins, err := s.stmt(ctx, tx, insertDeliveriesSQL(pending))
+			if err != nil {
+				return fmt.Errorf("insert deliveries: %w", err)
+			}
+			r, err := ins.ExecContext(ctx, append(args, first, last)...)
 			if err != nil {
 				return fmt.Errorf("insert deliveries: %w", err)
 			}
@@ -258,7 +262,11 @@ func (s *Store) enforceCapsTx(ctx context.Context, tx *sql.Tx, added map[string]
 		}
 	}
 	for ch, n := range dropped {
-		if _, err := tx.ExecContext(ctx, sqlCountDropped, ch, n); err != nil {
+		st, err := s.stmt(ctx, tx, sqlCountDropped)
+		if err != nil {
+			return nil, fmt.Errorf("count drops: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, ch, n); err != nil {
 			return nil, fmt.Errorf("count drops: %w", err)
 		}
 	}

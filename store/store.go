@@ -78,9 +78,10 @@ type Options struct {
 
 // Store is the outbox. All methods are safe for concurrent use.
 type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db    *sql.DB
+	path  string
+	now   func() time.Time
+	stmts map[string]*sql.Stmt // the hot statements, prepared once at Open; read-only
 
 	mu            sync.Mutex // guards the fields below and serialises writes
 	sinks         []string
@@ -158,8 +159,60 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		n, _ := res.RowsAffected()
 		s.released = int(n)
 	}
+	if err := s.prepareHot(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	s.SetCaps(o.CapPerChannel, o.CapTotal)
 	return s, nil
+}
+
+// hotQueries run for every batch. modernc.org/sqlite has no statement cache:
+// a query passed as a string is parsed on every call, which cost a quarter of
+// the daemon's CPU under load (BENCHMARKS.md).
+var hotQueries = []string{
+	sqlInsertMessage, insertDeliveriesSQL(1), insertDeliveriesSQL(2), insertDeliveriesSQL(3),
+	sqlPromote, sqlClaim, sqlClaimMessage, sqlSettleDeliver, sqlSettleDead, sqlSettleRetry, sqlMessageDone,
+	sqlNextReady, sqlNextWaiting, sqlCountDropped,
+}
+
+// prepareHot prepares hotQueries on the store's one connection. It must run
+// before any transaction: with one connection, preparing on the pool while
+// a transaction holds it would wait forever.
+func (s *Store) prepareHot(ctx context.Context) error {
+	s.stmts = make(map[string]*sql.Stmt, len(hotQueries))
+	for _, q := range hotQueries {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			s.closeHot()
+			return fmt.Errorf("prepare: %w", classify(err))
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+func (s *Store) closeHot() {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+}
+
+// stmt returns q for use in tx: the statement prepared at Open when q is a
+// hot one (no parsing), otherwise prepared now. Either closes with tx.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st := s.stmts[q]; st != nil {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+// queryRow runs q outside a transaction, prepared at Open when it is hot.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := s.stmts[q]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
 }
 
 // checkDir gives a clear error for a missing or unwritable directory before
@@ -181,6 +234,7 @@ func checkDir(path string) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.closeHot()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", classify(err))
 	}

@@ -75,7 +75,7 @@ type Ingest struct {
 	log      *slog.Logger
 
 	matcher atomic.Pointer[match.Matcher]
-	queue   chan queued
+	queue   chan *queued // pointers: a full-size buffer of 50 channels would pin ~6 MB
 	stats   *Stats
 
 	mu       sync.Mutex
@@ -130,7 +130,7 @@ func New(o Options) *Ingest {
 	in.matcher.Store(o.Matcher)
 	empty := map[int64]*ChannelStats{}
 	in.channels.Store(&empty)
-	in.queue = make(chan queued, in.perChan)
+	in.queue = make(chan *queued, in.perChan)
 	return in
 }
 
@@ -170,7 +170,7 @@ func BufferFor(perChannel, n int) int {
 // Resize sets the buffer bound. It replaces the buffer, so call it before Run
 // and before any source calls the handler.
 func (in *Ingest) Resize(n int) {
-	in.queue = make(chan queued, max(n, 1))
+	in.queue = make(chan *queued, max(n, 1))
 }
 
 func (in *Ingest) channel(chatroomID int64) *ChannelStats {
@@ -299,7 +299,7 @@ func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.Cha
 	}
 	if done != nil {
 		select {
-		case in.queue <- queued{m: mention, done: done}:
+		case in.queue <- &queued{m: mention, done: done}:
 		case <-ctx.Done():
 			return true, fmt.Errorf("submit: %w", ctx.Err())
 		}
@@ -308,7 +308,7 @@ func (in *Ingest) offer(ctx context.Context, cs *ChannelStats, msg *pipeline.Cha
 		return true, nil
 	}
 	select {
-	case in.queue <- queued{m: mention}:
+	case in.queue <- &queued{m: mention}:
 		in.count(cs, ResultMatched)
 		in.countKind(cs, r.Kind)
 	default:

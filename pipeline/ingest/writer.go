@@ -24,14 +24,14 @@ func (in *Ingest) Run(ctx context.Context) error {
 			in.flush(ctx)
 			return nil
 		case q := <-in.queue:
-			batch = append(batch, q)
+			batch = append(batch, *q)
 		}
 		timer.Reset(in.window)
 	gather:
 		for len(batch) < in.maxBatch {
 			select {
 			case q := <-in.queue:
-				batch = append(batch, q)
+				batch = append(batch, *q)
 			case <-timer.C:
 				break gather
 			case <-ctx.Done():
@@ -53,15 +53,13 @@ func (in *Ingest) flush(ctx context.Context) {
 	batch := make([]queued, 0, in.maxBatch)
 	var failed error
 	for {
-		var q queued
-		more := true
+		var q *queued
 		select {
 		case q = <-in.queue:
 		default:
-			more = false
 		}
-		if more {
-			batch = append(batch, q)
+		if q != nil {
+			batch = append(batch, *q)
 			if len(batch) < in.maxBatch {
 				continue
 			}
@@ -76,7 +74,7 @@ func (in *Ingest) flush(ctx context.Context) {
 			}
 			batch = batch[:0]
 		}
-		if !more {
+		if q == nil {
 			return
 		}
 	}
