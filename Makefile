@@ -8,7 +8,7 @@ CONFIG  ?= config.toml
 # server, installed (once per machine) and started by testdata/with-services.sh.
 TESTFLAGS ?= -race -shuffle=on -timeout 20m
 
-.PHONY: all build run test test-unit check bench dist clean fuzz
+.PHONY: all build run test test-unit check bench load dist clean fuzz
 
 all: build
 
@@ -34,8 +34,18 @@ check:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	$(MAKE) test
 
+# Go benchmarks; BENCHMARKS.md was measured with BENCHCOUNT=5 and benchstat.
+BENCHCOUNT ?= 1
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./...
+
+# The load tool against the real binary (BENCHMARKS.md, part 2): end-to-end
+# latency at 1,000 frames/s, memory through a 10-minute sink outage (~14
+# minutes) and a 1,000-mention backlog drained under Discord's limits.
+load:
+	$(GO) run ./pipeline/loadgen -mode latency -rate 1000 -channels 50 -mentions 0.1 -duration 30s
+	$(GO) run ./pipeline/loadgen -mode drain -backlog 1000 -channels 50
+	$(GO) run ./pipeline/loadgen -mode memory -rate 1000 -channels 50 -mentions 0.1 -warm 60s -outage 10m -recover 2m
 
 FUZZTIME ?= 30s
 fuzz:

@@ -12,8 +12,8 @@ import (
 // Targets (BENCHMARKS.md part 3) the runs check.
 const (
 	targetP99     = 20 * time.Millisecond
-	targetRSSMB   = 30
-	targetBinMB   = 20
+	targetRSSMB   = 30 // MB as the issue says: 10^6 bytes (28.6 MiB)
+	targetBinMB   = 20 // MB (19.1 MiB)
 	targetStartup = 100 * time.Millisecond
 	targetRSSVar  = 0.10 // ± during the outage
 	targetDrain   = 1.0 / 8
@@ -86,8 +86,8 @@ func runLatency(ctx context.Context, o options, rep *report) error {
 			top = s
 		}
 	}
-	rep.check("RSS, max during the measured window", fmt.Sprintf("≤ %d MiB (at 50 ch × 20 frames/s)", targetRSSMB),
-		mb(top.RSSKB) <= targetRSSMB, "%.1f MiB (anon %.1f + file-backed %.1f)", mb(top.RSSKB), mb(top.AnonKB), mb(top.FileKB))
+	rep.check("RSS, max during the measured window", fmt.Sprintf("≤ %d MB (at 50 ch × 20 frames/s)", targetRSSMB),
+		float64(top.RSSKB)*1024 <= targetRSSMB*1e6, "%.1f MiB (anon %.1f + file-backed %.1f)", mb(top.RSSKB), mb(top.AnonKB), mb(top.FileKB))
 	rep.add("peak RSS (VmHWM, whole run)", "%.1f MiB", mb(end.HWMKB))
 
 	ls := r.track.stats(m0, m1)
@@ -124,8 +124,8 @@ func runLatency(ctx context.Context, o options, rep *report) error {
 
 // footprint adds the binary size and the startup time.
 func footprint(rep *report, r *rig) {
-	rep.check("binary size (CGO_ENABLED=0 -trimpath -s -w)", fmt.Sprintf("≤ %d MiB", targetBinMB),
-		float64(r.binSize)/(1<<20) <= targetBinMB, "%.2f MiB (%d bytes)", float64(r.binSize)/(1<<20), r.binSize)
+	rep.check("binary size (CGO_ENABLED=0 -trimpath -s -w)", fmt.Sprintf("≤ %d MB", targetBinMB),
+		float64(r.binSize) <= targetBinMB*1e6, "%.2f MiB (%d bytes)", float64(r.binSize)/(1<<20), r.binSize)
 	rep.check(fmt.Sprintf("start → all %d channels subscribed", len(r.channels)), fmt.Sprintf("≤ %v", targetStartup),
 		r.startup <= targetStartup, "%s", ms(r.startup))
 }

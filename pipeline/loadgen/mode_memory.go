@@ -133,7 +133,7 @@ outage:
 		}
 	}
 	rep.check(fmt.Sprintf("RSS while healthy (%d ch × %.0f frames/s), max", o.channels, o.rate/float64(o.channels)),
-		fmt.Sprintf("≤ %d MiB", targetRSSMB), mb(warm.RSSKB) <= targetRSSMB, "%.1f MiB (anon %.1f + file-backed %.1f)",
+		fmt.Sprintf("≤ %d MB", targetRSSMB), float64(warm.RSSKB)*1024 <= targetRSSMB*1e6, "%.1f MiB (anon %.1f + file-backed %.1f)",
 		mb(warm.RSSKB), mb(warm.AnonKB), mb(warm.FileKB))
 	if lo <= hi {
 		dlo, dhi := float64(lo-base.RSSKB)/float64(base.RSSKB), float64(hi-base.RSSKB)/float64(base.RSSKB)
