@@ -95,6 +95,28 @@ func TestOutbox_EnqueueIsIdempotent(t *testing.T) {
 	}
 }
 
+// A batch's deliveries are inserted by one statement over the batch's id
+// range: duplicates anywhere in the batch, and rows from earlier batches,
+// must each end up with exactly one delivery per sink.
+func TestOutbox_BatchWithDuplicatesGetsOneDeliveryPerSink(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	mustEnqueue(t, s, item("x", "ch"))
+	r := mustEnqueue(t, s, item("a", "ch"), item("x", "ch"), item("b", "other"), item("a", "ch"), item("c", "ch"))
+	if r.Inserted != 3 || r.Duplicates != 2 {
+		t.Fatalf("inserted=%d duplicates=%d, want 3 and 2", r.Inserted, r.Duplicates)
+	}
+	mustEnqueue(t, s, item("d", "ch"))
+	for _, sink := range []string{"discord", "remote_db"} {
+		got, err := s.Claim(t.Context(), sink, 100, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(keys(got)) != "[x a b c d]" {
+			t.Errorf("%s claimed %v, want [x a b c d]", sink, keys(got))
+		}
+	}
+}
+
 func TestOutbox_ClaimInCreationOrderAndLeases(t *testing.T) {
 	s, c := openTest(t, Options{})
 	ctx := t.Context()
@@ -313,6 +335,31 @@ func TestOutbox_CapTotalDropsOldestAcrossChannels(t *testing.T) {
 	got, _ := s.Claim(t.Context(), "discord", 100, time.Minute)
 	if fmt.Sprint(keys(got)) != "[a2 a3 b0 b1 b2]" {
 		t.Fatalf("claimed %v", keys(got))
+	}
+}
+
+func TestOutbox_CapTotalCountsDropsPerChannel(t *testing.T) {
+	s, c := openTest(t, Options{CapPerChannel: 100, CapTotal: 3})
+	for _, k := range []string{"a0", "b0", "a1"} {
+		mustEnqueue(t, s, item(k, k[:1]))
+		c.Add(time.Millisecond)
+	}
+	r := mustEnqueue(t, s, item("c0", "c"), item("c1", "c"))
+	if r.Dropped["a"] != 1 || r.Dropped["b"] != 1 || len(r.Dropped) != 2 {
+		t.Fatalf("dropped=%v, want a:1 b:1", r.Dropped)
+	}
+	st, err := s.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Dropped["a"] != 1 || st.Dropped["b"] != 1 || st.Undelivered != 3 {
+		t.Fatalf("stats dropped=%v undelivered=%d, want a:1 b:1 and 3", st.Dropped, st.Undelivered)
+	}
+	for _, sink := range []string{"discord", "remote_db"} {
+		got, _ := s.Claim(t.Context(), sink, 100, time.Minute)
+		if fmt.Sprint(keys(got)) != "[a1 c0 c1]" {
+			t.Errorf("%s claimed %v, want [a1 c0 c1]", sink, keys(got))
+		}
 	}
 }
 
