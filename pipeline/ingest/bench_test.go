@@ -6,6 +6,7 @@ import (
 
 	"kickwatch/pipeline"
 	"kickwatch/pipeline/kick"
+	"kickwatch/pipeline/kick/kickfake"
 	"kickwatch/pipeline/match"
 )
 
@@ -19,16 +20,7 @@ func benchMatcher(tb testing.TB) *match.Matcher {
 // match benchMatcher; several, so branch prediction does not learn one.
 func missFrames(tb testing.TB) [][]byte {
 	tb.Helper()
-	contents := []string{
-		"that was a good one lol, see you tomorrow",
-		"KEKW [emote:37226:KEKW] no way he did that",
-		"first time here, love the stream \U0001F389",
-		"what game is this? looks sick",
-		"LMAO chat is wild today",
-		"gg wp, that last round was close",
-		"can you show the settings again pls",
-		"@Viewer_Two yeah i saw it too",
-	}
+	contents := kickfake.Chatter
 	frames := make([][]byte, len(contents))
 	for i, c := range contents {
 		frames[i] = chatFrame(testRoom, "0b6a1f3e-5c2d-4b8e-9a51-7d2c9e4f1a20", "Viewer_One", c)

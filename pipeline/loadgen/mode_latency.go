@@ -25,15 +25,11 @@ var unlimited = discordfake.Options{BucketLimit: 1 << 30, BucketWindow: time.Hou
 
 // runLatency is the throughput and latency run.
 func runLatency(ctx context.Context, o options, rep *report) error {
-	r, err := newRig(ctx, o, unlimited, false)
+	r, err := startRig(ctx, o, unlimited, false, rep)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	if err := r.start(ctx); err != nil {
-		return err
-	}
-	footprint(rep, r)
 
 	tr := newTraffic(r.kick, r.channels, watchedUser, o.mentions, r.track)
 	tctx, stopTraffic := context.WithCancel(ctx)

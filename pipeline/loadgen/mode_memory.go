@@ -14,15 +14,11 @@ import (
 // runMemory is the memory run: healthy traffic, then both sinks down while
 // the outbox fills to its cap, then back up.
 func runMemory(ctx context.Context, o options, rep *report, progress io.Writer) error {
-	r, err := newRig(ctx, o, unlimited, true)
+	r, err := startRig(ctx, o, unlimited, true, rep)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	if err := r.start(ctx); err != nil {
-		return err
-	}
-	footprint(rep, r)
 	perChannel, total := o.capPerChannel, o.capTotal
 	if perChannel <= 0 {
 		perChannel = 500 // kickwatch's default

@@ -138,6 +138,21 @@ func newRig(ctx context.Context, o options, discordOpts discordfake.Options, gat
 	return r, nil
 }
 
+// startRig builds a rig, starts the daemon and reports its footprint
+// (binary size, startup time). The caller closes the rig.
+func startRig(ctx context.Context, o options, limits discordfake.Options, gates bool, rep *report) (*rig, error) {
+	r, err := newRig(ctx, o, limits, gates)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.start(ctx); err != nil {
+		r.close()
+		return nil, err
+	}
+	footprint(rep, r)
+	return r, nil
+}
+
 // baseURL is scheme://host of raw.
 func baseURL(raw string) string {
 	u, err := url.Parse(raw)

@@ -12,19 +12,8 @@ import (
 	"kickwatch/pipeline/kick/kickfake"
 )
 
-// chatter is ordinary chat that never mentions the watched user: what the
-// fast path must drop without decoding. Lines are ~400-byte frames once
-// wrapped the way Kick sends them.
-var chatter = []string{
-	"that was a good one lol, see you tomorrow",
-	"KEKW [emote:37226:KEKW] no way he did that",
-	"first time here, love the stream \U0001F389",
-	"what game is this? looks sick",
-	"LMAO chat is wild today",
-	"gg wp, that last round was close",
-	"can you show the settings again pls",
-	"@Viewer_Two yeah i saw it too",
-}
+// chatter is ordinary chat that never mentions the watched user.
+var chatter = kickfake.Chatter
 
 // traffic publishes chat frames into the fake Kick server: round robin over
 // the channels, a fixed share of them mentioning the user.

@@ -2,6 +2,8 @@ package match
 
 import (
 	"testing"
+
+	"kickwatch/pipeline/kick/kickfake"
 )
 
 // benchOptions is a typical config: a name, its id, one alias, one keyword.
@@ -12,16 +14,7 @@ var benchOptions = Options{Username: "Target_User", UserID: 72805522, Aliases: [
 // benchOptions; several, so branch prediction does not learn one.
 func missFrames(tb testing.TB) [][]byte {
 	tb.Helper()
-	contents := []string{
-		"that was a good one lol, see you tomorrow",
-		"KEKW [emote:37226:KEKW] no way he did that",
-		"first time here, love the stream \U0001F389",
-		"what game is this? looks sick",
-		"LMAO chat is wild today",
-		"gg wp, that last round was close",
-		"can you show the settings again pls",
-		"@Viewer_Two yeah i saw it too",
-	}
+	contents := kickfake.Chatter
 	frames := make([][]byte, len(contents))
 	for i, c := range contents {
 		frames[i] = buildFrame(payload(map[string]any{"content": c}), shapePusherPHP)
