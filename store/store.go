@@ -118,7 +118,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	// busy_timeout first: the connection must block on busy before WAL is set.
 	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(%s)"+
-		"&_pragma=foreign_keys(1)&_pragma=temp_store(memory)&_txlock=immediate", path, busy.Milliseconds(), sync)
+		"&_pragma=foreign_keys(1)&_pragma=temp_store(memory)&_pragma=cache_size(-1024)&_txlock=immediate", path, busy.Milliseconds(), sync)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
