@@ -28,15 +28,18 @@ var defaultConfig []byte
 var demoChat []byte
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal the daemon drains; a second one aborts. One
+	// channel stays registered for both, with room for both: a second signal
+	// that came before a handler for it was set up would otherwise be lost
+	// (or, with no handler at all, kill the process without a word).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
-		// After the first signal the daemon drains; a second one aborts.
-		<-ctx.Done()
+		<-sigs
 		stop()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		<-again
+		<-sigs
 		fmt.Fprintln(os.Stderr, "kickwatch: second signal, exiting now")
 		os.Exit(1)
 	}()
