@@ -15,7 +15,14 @@ const (
 	sqlOldestTotal    = `SELECT id FROM messages WHERE pending > 0 ORDER BY id LIMIT ?`
 	sqlDropDeliveries = `UPDATE deliveries SET state = 3, last_error = 'dropped: outbox cap reached' WHERE state = 0`
 	sqlDropMessages   = `UPDATE messages SET pending = 0, done_at = ?`
-	sqlCountDropped   = `INSERT INTO channel_stats (channel, dropped) VALUES (?, ?)
+	// The cap drops a batch's victims with two statements per victims query
+	// (the oldest of a channel, or the oldest overall), not two per row.
+	sqlDropChannelDeliveries = sqlDropDeliveries + ` AND message_id IN (` + sqlOldestChannel + `)`
+	sqlDropChannelMessages   = sqlDropMessages + ` WHERE id IN (` + sqlOldestChannel + `)`
+	sqlDropTotalDeliveries   = sqlDropDeliveries + ` AND message_id IN (` + sqlOldestTotal + `)`
+	sqlDropTotalMessages     = sqlDropMessages + ` WHERE id IN (` + sqlOldestTotal + `)`
+	sqlOldestTotalChannels   = `SELECT channel, count(*) FROM messages WHERE id IN (` + sqlOldestTotal + `) GROUP BY channel`
+	sqlCountDropped          = `INSERT INTO channel_stats (channel, dropped) VALUES (?, ?)
 		ON CONFLICT (channel) DO UPDATE SET dropped = dropped + excluded.dropped`
 )
 
@@ -177,21 +184,14 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) (EnqueueResult, 
 // counter is over its cap, so the common case costs nothing; when it drops,
 // it drops a whole batch's victims with a few statements, not a few per row.
 func (s *Store) enforceCapsTx(ctx context.Context, tx *sql.Tx, added map[string]int, now time.Time) (map[string]int, error) {
-	var dropped map[string]int
-	var drop *dropper
-	defer func() {
-		if drop != nil {
-			drop.close()
+	var dropped map[string]int // nil until something is dropped: the common case allocates nothing
+	add := func(ch string, n int) {
+		if n > 0 {
+			if dropped == nil {
+				dropped = map[string]int{}
+			}
+			dropped[ch] += n
 		}
-	}()
-	count := func(ch string, n int) {
-		if n <= 0 {
-			return
-		}
-		if dropped == nil {
-			dropped = map[string]int{}
-		}
-		dropped[ch] += n
 	}
 	if s.capPerChannel > 0 {
 		for ch, n := range added {
@@ -199,17 +199,11 @@ func (s *Store) enforceCapsTx(ctx context.Context, tx *sql.Tx, added map[string]
 			if over <= 0 {
 				continue
 			}
-			if drop == nil {
-				var err error
-				if drop, err = prepareDropper(ctx, tx, sqlOldestChannel); err != nil {
-					return nil, err
-				}
-			}
-			n, err := drop.drop(ctx, now, ch, over)
+			n, err := s.dropTx(ctx, tx, sqlDropChannelDeliveries, sqlDropChannelMessages, now, ch, over)
 			if err != nil {
 				return nil, fmt.Errorf("drop oldest of %s: %w", ch, err)
 			}
-			count(ch, n)
+			add(ch, n)
 		}
 	}
 	if s.capTotal > 0 {
@@ -222,82 +216,53 @@ func (s *Store) enforceCapsTx(ctx context.Context, tx *sql.Tx, added map[string]
 		}
 		if over := total - s.capTotal; over > 0 {
 			// Which channels lose rows, before the rows stop being undelivered.
-			rows, err := tx.QueryContext(ctx, `SELECT channel, count(*) FROM messages WHERE id IN (`+sqlOldestTotal+`) GROUP BY channel`, over)
+			per, sum, err := s.oldestChannelsTx(ctx, tx, over)
 			if err != nil {
 				return nil, fmt.Errorf("find oldest: %w", err)
 			}
-			per := map[string]int{}
-			for rows.Next() {
-				var ch string
-				var n int
-				if err := rows.Scan(&ch, &n); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				per[ch] = n
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
-			total, err := prepareDropper(ctx, tx, sqlOldestTotal)
-			if err != nil {
-				return nil, err
-			}
-			n, err := total.drop(ctx, now, over)
-			total.close()
+			n, err := s.dropTx(ctx, tx, sqlDropTotalDeliveries, sqlDropTotalMessages, now, over)
 			if err != nil {
 				return nil, fmt.Errorf("drop oldest: %w", err)
-			}
-			sum := 0
-			for _, v := range per {
-				sum += v
 			}
 			if n != sum {
 				return nil, fmt.Errorf("drop oldest: dropped %d rows, counted %d", n, sum)
 			}
 			for ch, v := range per {
-				count(ch, v)
+				add(ch, v)
 			}
 		}
 	}
+	if len(dropped) == 0 {
+		return nil, nil
+	}
+	count, err := s.stmt(ctx, tx, sqlCountDropped)
+	if err != nil {
+		return nil, fmt.Errorf("count drops: %w", err)
+	}
 	for ch, n := range dropped {
-		st, err := s.stmt(ctx, tx, sqlCountDropped)
-		if err != nil {
-			return nil, fmt.Errorf("count drops: %w", err)
-		}
-		if _, err := st.ExecContext(ctx, ch, n); err != nil {
+		if _, err := count.ExecContext(ctx, ch, n); err != nil {
 			return nil, fmt.Errorf("count drops: %w", err)
 		}
 	}
 	return dropped, nil
 }
 
-// dropper marks the undelivered messages a victims query selects as
-// dropped, with their pending deliveries. They stay as history.
-type dropper struct{ deliveries, messages *sql.Stmt }
-
-// prepareDropper prepares the two statements once per transaction: parsing
-// them per channel cost more than the drops themselves.
-func prepareDropper(ctx context.Context, tx *sql.Tx, victims string) (*dropper, error) {
-	d := &dropper{}
-	var err error
-	if d.deliveries, err = tx.PrepareContext(ctx, sqlDropDeliveries+` AND message_id IN (`+victims+`)`); err != nil {
-		return nil, fmt.Errorf("prepare drop: %w", err)
-	}
-	if d.messages, err = tx.PrepareContext(ctx, sqlDropMessages+` WHERE id IN (`+victims+`)`); err != nil {
-		d.deliveries.Close()
-		return nil, fmt.Errorf("prepare drop: %w", err)
-	}
-	return d, nil
-}
-
-// drop drops the victims of args and returns how many messages it dropped.
-func (d *dropper) drop(ctx context.Context, now time.Time, args ...any) (int, error) {
-	if _, err := d.deliveries.ExecContext(ctx, args...); err != nil {
+// dropTx marks the undelivered messages that the two statements' victims
+// query selects (with args) as dropped, with their pending deliveries, and
+// returns how many messages it dropped. They stay as history.
+func (s *Store) dropTx(ctx context.Context, tx *sql.Tx, deliveries, messages string, now time.Time, args ...any) (int, error) {
+	d, err := s.stmt(ctx, tx, deliveries)
+	if err != nil {
 		return 0, err
 	}
-	r, err := d.messages.ExecContext(ctx, append([]any{ms(now)}, args...)...)
+	if _, err := d.ExecContext(ctx, args...); err != nil {
+		return 0, err
+	}
+	m, err := s.stmt(ctx, tx, messages)
+	if err != nil {
+		return 0, err
+	}
+	r, err := m.ExecContext(ctx, append([]any{ms(now)}, args...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -305,7 +270,27 @@ func (d *dropper) drop(ctx context.Context, now time.Time, args ...any) (int, er
 	return int(n), err
 }
 
-func (d *dropper) close() {
-	d.deliveries.Close()
-	d.messages.Close()
+// oldestChannelsTx counts, per channel, the n oldest undelivered messages,
+// and returns their sum.
+func (s *Store) oldestChannelsTx(ctx context.Context, tx *sql.Tx, n int) (map[string]int, int, error) {
+	st, err := s.stmt(ctx, tx, sqlOldestTotalChannels)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	per, sum := map[string]int{}, 0
+	for rows.Next() {
+		var ch string
+		var c int
+		if err := rows.Scan(&ch, &c); err != nil {
+			return nil, 0, err
+		}
+		per[ch] = c
+		sum += c
+	}
+	return per, sum, rows.Err()
 }

@@ -167,13 +167,15 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// hotQueries run for every batch. modernc.org/sqlite has no statement cache:
+// hotQueries run for every batch (the drops, for every batch at the cap).
+// modernc.org/sqlite has no statement cache:
 // a query passed as a string is parsed on every call, which cost a quarter of
 // the daemon's CPU under load (BENCHMARKS.md).
 var hotQueries = []string{
 	sqlInsertMessage, insertDeliveriesSQL(1), insertDeliveriesSQL(2), insertDeliveriesSQL(3),
 	sqlPromote, sqlClaim, sqlClaimMessage, sqlSettleDeliver, sqlSettleDead, sqlSettleRetry, sqlMessageDone,
 	sqlNextReady, sqlNextWaiting, sqlCountDropped,
+	sqlDropChannelDeliveries, sqlDropChannelMessages, sqlDropTotalDeliveries, sqlDropTotalMessages, sqlOldestTotalChannels,
 }
 
 // prepareHot prepares hotQueries on the store's one connection. It must run

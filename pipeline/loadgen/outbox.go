@@ -10,7 +10,11 @@ import (
 
 // outboxReader reads the daemon's outbox depth through its own read-only
 // connection. In WAL mode a reader never blocks the daemon's writer; each
-// count is an index-only scan of a partial index.
+// count is an index-only scan of one of the store's partial indexes
+// (deliveries_ready, deliveries_waiting). store.Stats would give the same
+// pending counts, but it opens the store as a writer and groups every
+// delivery row, history included, which every second would load the machine
+// under measurement.
 type outboxReader struct {
 	db    *sql.DB
 	sinks []string
@@ -43,7 +47,7 @@ func (o *outboxReader) depth(ctx context.Context) (depth, error) {
 		if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 0`, s).Scan(&ready); err != nil {
 			return d, fmt.Errorf("read outbox depth: %w", err)
 		}
-		if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE sink = ? AND state = 0 AND waiting = 1`, s).Scan(&waiting); err != nil {
+		if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE sink = ? AND state = 0 AND waiting != 0`, s).Scan(&waiting); err != nil {
 			return d, fmt.Errorf("read outbox depth: %w", err)
 		}
 		d.Pending[s] = ready + waiting
