@@ -201,6 +201,9 @@ func (r *rig) start(ctx context.Context) error {
 	if r.outbox, err = openOutbox(filepath.Join(r.dir, "kickwatch.db"), r.sinks); err != nil {
 		return err
 	}
+	// The first sample is taken here, so even a run that ends before the
+	// sampler's first tick has one.
+	r.sampleOnce(ctx)
 	sctx, stop := context.WithCancel(ctx)
 	r.stopSampler, r.samplerDone = stop, make(chan struct{})
 	go r.sample(sctx)
@@ -213,26 +216,31 @@ func (r *rig) sample(ctx context.Context) {
 	t := time.NewTicker(r.o.sample)
 	defer t.Stop()
 	for {
-		s := sample{}
-		ps, err := readProc(r.proc.Pid())
-		s.procSample = ps
-		if err == nil {
-			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			s.Depth, err = r.outbox.depth(dctx)
-			cancel()
-		}
-		if err != nil && ctx.Err() == nil {
-			s.Err = err.Error()
-		}
-		r.mu.Lock()
-		r.samples = append(r.samples, s)
-		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			r.sampleOnce(ctx)
 		}
 	}
+}
+
+// sampleOnce reads the daemon's memory, CPU and outbox depth once.
+func (r *rig) sampleOnce(ctx context.Context) {
+	s := sample{}
+	ps, err := readProc(r.proc.Pid())
+	s.procSample = ps
+	if err == nil {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s.Depth, err = r.outbox.depth(dctx)
+		cancel()
+	}
+	if err != nil && ctx.Err() == nil {
+		s.Err = err.Error()
+	}
+	r.mu.Lock()
+	r.samples = append(r.samples, s)
+	r.mu.Unlock()
 }
 
 // series returns the samples taken so far.
